@@ -1,0 +1,1 @@
+"""Keras callbacks: each captures something at an epoch boundary and hands it to lib/."""

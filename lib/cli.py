@@ -1,0 +1,78 @@
+"""Command-line dispatch: `experiment.py [study] FLAGS` and the helper commands.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit code, before
+anything is written.
+"""
+
+import argparse
+import sys
+
+from lib.config import add_flags, from_namespace
+from lib.errors import UsageError
+
+COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (no usage dump) and exits with code 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def study_parser(name: str, study) -> OneLineParser:
+    prog = "experiment.py" if name == "glorot" else f"experiment.py {name}"
+    parser = OneLineParser(prog=prog, description=study.description)
+    add_flags(parser, study.config_class)
+    return parser
+
+
+def preview_parser() -> OneLineParser:
+    from lib.config import non_negative_int, positive_int
+
+    parser = OneLineParser(prog="experiment.py preview", description=COMMANDS["preview"])
+    parser.add_argument("--out", default="shapeset_preview.png", help="PNG file to write (default: shapeset_preview.png)")
+    parser.add_argument("--count", type=positive_int, default=36, help="number of examples (default: 36)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="stream seed (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    return parser
+
+
+def run_preview(argv: list[str]) -> int:
+    import os
+
+    args = preview_parser().parse_args(argv)
+    if os.path.exists(args.out) and not args.overwrite:
+        raise UsageError(f"{args.out} already exists; pass --overwrite to replace it or --out to choose another file")
+    from lib.datasets.shapeset_preview import write_preview
+
+    write_preview(args.out, count=args.count, seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def dispatch(argv: list[str]) -> int:
+    from lib.studies import DEFAULT_STUDY, STUDIES
+
+    if argv and not argv[0].startswith("-"):
+        name, rest = argv[0], argv[1:]
+        if name in COMMANDS:
+            return run_preview(rest)
+        if name not in STUDIES:
+            raise UsageError(f"unknown study or command '{name}' (valid: {', '.join((*STUDIES.names(), *COMMANDS))})")
+    else:
+        name, rest = DEFAULT_STUDY, argv
+    study = STUDIES.entry(name).build
+    config = from_namespace(study.config_class, study_parser(name, study).parse_args(rest))
+    if study.resolve is not None:
+        study.resolve(config)  # contradictory flags fail here, before any data is loaded
+    return study.run(config, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code

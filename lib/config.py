@@ -1,0 +1,100 @@
+"""Frozen run configurations and the command-line flags generated from them.
+
+A study declares its configuration as a frozen dataclass whose fields are made with
+`option(...)`. `add_flags` turns those fields into argparse flags and `from_namespace`
+turns parsed flags back into the dataclass, so the flags, their defaults and the
+config.json written to a run directory can never drift apart (DESIGN.md, principle 2).
+"""
+
+import argparse
+import dataclasses
+import json
+from typing import Any, Callable, Sequence
+
+
+def option(default: Any, help: str, *, flags: Sequence[str] = (), choices: Callable[[], Sequence[str]] | Sequence[str] | None = None,
+           parse: Callable[[str], Any] | None = None, metavar: str | None = None, cli: bool = True):
+    """A config field that is also a command-line flag.
+
+    flags: the flag spellings; the first is `--<field name>` unless given. Extra spellings
+    are aliases kept for compatibility with the original code's command lines.
+    choices: the valid values, or a function returning them (so registries can fill it).
+    parse: converts and validates the string; raises argparse.ArgumentTypeError.
+    cli: False for fields that are set by the program, not by a flag.
+    """
+    metadata = dict(help=help, flags=tuple(flags), choices=choices, parse=parse, metavar=metavar, cli=cli)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _choices(spec) -> tuple[str, ...] | None:
+    if spec is None:
+        return None
+    return tuple(spec() if callable(spec) else spec)
+
+
+def add_flags(parser: argparse.ArgumentParser, config_class) -> None:
+    """Add one flag per `option` field of `config_class` to `parser`."""
+    for f in dataclasses.fields(config_class):
+        meta = f.metadata
+        if not meta.get("cli", False):
+            continue
+        flags = meta["flags"] or (f"--{f.name}",)
+        default_text = "" if f.default is None or f.default is False else f" (default: {f.default})"
+        if f.type in (bool, "bool"):
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=meta["help"])
+            continue
+        choices = _choices(meta["choices"])
+        parser.add_argument(*flags, dest=f.name, type=meta["parse"] or str, choices=choices, default=f.default,
+                            metavar=meta["metavar"] or (None if choices else f.name.upper()),
+                            help=meta["help"] + default_text)
+
+
+def from_namespace(config_class, namespace: argparse.Namespace):
+    values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(config_class) if f.metadata.get("cli", False)}
+    return config_class(**values)
+
+
+def to_json(config) -> str:
+    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
+
+
+def differing_fields(a, b) -> list[str]:
+    """Names of the fields whose values differ between two configs of the same class."""
+    return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
+
+
+# Validating parsers: each raises ArgumentTypeError with a message that says what is valid.
+
+def positive_int(text: str) -> int:
+    return _bounded(int, text, 1, "an integer >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    return _bounded(int, text, 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    value = _number(float, text, "a number > 0")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got '{text}'")
+    return value
+
+
+def run_name(text: str) -> str:
+    if not text or text in (".", "..") or "/" in text or "\\" in text or text.startswith("-"):
+        raise argparse.ArgumentTypeError(f"must be a plain directory name (no '/', not '.' or '..'), got '{text}'")
+    return text
+
+
+def _number(kind, text, description):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {description}, got '{text}'") from None
+
+
+def _bounded(kind, text, minimum, description):
+    value = _number(kind, text, description)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {description}, got '{text}'")
+    return value

@@ -1,0 +1,123 @@
+"""MNIST and CIFAR-10 from the files keras.datasets caches under ~/.keras/datasets.
+
+The files are read here with the same format rules as keras.datasets (an .npz for MNIST,
+pickled batches for CIFAR-10) so that the reading code can be tested on tiny files written
+in the real format; when a file is absent, keras.datasets downloads it into that cache.
+With no network, or with INITLAB_OFFLINE=1, the error names the file and where to put it.
+
+Splits follow the paper (§2.2): the last 10,000 training examples are held out for
+validation and the test set is used only for the final evaluation. Preprocessing follows
+xavier_init: one scalar mean/std over the training pixels, labels one-hot.
+"""
+
+import os
+import pickle
+
+import numpy as np
+
+from lib.datasets import DATASETS
+from lib.datasets.splits import DatasetSplits, Split, one_hot, standardize
+from lib.errors import DatasetUnavailable
+
+VALIDATION_SIZE = 10_000
+# xavier_init's budget of 2.5e7 examples, in epochs over the 60,000 / 50,000 Keras training images.
+MNIST_EPOCHS = int(2.5e7 / 60_000)
+CIFAR10_EPOCHS = int(2.5e7 / 50_000)
+
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+def keras_datasets_dir() -> str:
+    """Where keras.datasets caches its files: $KERAS_HOME/datasets, else ~/.keras/datasets."""
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return os.path.join(home, "datasets")
+
+
+def mnist_path() -> str:
+    return os.path.join(keras_datasets_dir(), "mnist.npz")
+
+
+def cifar10_dir() -> str:
+    """The folder holding data_batch_1..5 and test_batch (Keras 3 layout first, then the older one)."""
+    base = keras_datasets_dir()
+    candidates = [os.path.join(base, "cifar-10-batches-py-target", "cifar-10-batches-py"),
+                  os.path.join(base, "cifar-10-batches-py")]
+    return next((c for c in candidates if os.path.isdir(c)), candidates[0])
+
+
+def read_mnist_npz(path: str):
+    with np.load(path, allow_pickle=False) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+def read_cifar_batch(path: str, label_key: str = "labels"):
+    """One pickled CIFAR batch -> (images (N, 32, 32, 3) uint8, labels (N,))."""
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(batch[label_key])
+
+
+def read_cifar10_dir(folder: str):
+    parts = [read_cifar_batch(os.path.join(folder, f"data_batch_{i}")) for i in range(1, 6)]
+    x_train = np.concatenate([p[0] for p in parts])
+    y_train = np.concatenate([p[1] for p in parts])
+    return (x_train, y_train), read_cifar_batch(os.path.join(folder, "test_batch"))
+
+
+def _keras_datasets():
+    import keras  # only when a download is needed: TensorFlow takes seconds to start
+
+    return keras.datasets
+
+
+def _fetch(name: str, path: str, hint: str, download) -> None:
+    """Make sure `path` exists, downloading through keras.datasets unless offline."""
+    if os.path.exists(path):
+        return
+    hint += " or run once with network access"
+    if os.environ.get("INITLAB_OFFLINE") == "1":
+        raise DatasetUnavailable(f"{name}: file not found: {path}; {hint}")
+    try:
+        download()
+    except Exception as error:  # keras raises a bare Exception for URL failures
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatasetUnavailable(f"{name}: file not found: {path} and download failed ({reason}); {hint}") from None
+    if not os.path.exists(path):
+        raise DatasetUnavailable(f"{name}: keras.datasets did not leave {path}; {hint}")
+
+
+def _splits(name, train, test, num_classes, epochs) -> DatasetSplits:
+    (x_train, y_train), (x_test, y_test) = train, test
+    cut = len(x_train) - VALIDATION_SIZE
+    x_fit, x_val, x_test = standardize(x_train[:cut], x_train[cut:], x_test)
+    return DatasetSplits(
+        name=name,
+        train=Split(x_fit, one_hot(y_train[:cut], num_classes)),
+        validation=Split(x_val, one_hot(y_train[cut:], num_classes)),
+        test=Split(x_test, one_hot(y_test, num_classes)),
+        num_classes=num_classes, class_names=tuple(str(i) for i in range(num_classes)),
+        default_batch_size=32, default_epochs=epochs)
+
+
+@DATASETS.register("mnist")
+def mnist(seed: int = 0) -> DatasetSplits:
+    """MNIST 28x28 digits: 50,000 train / 10,000 validation / 10,000 test (keras.datasets file)."""
+    path = mnist_path()
+    _fetch("mnist", path, f"put {MNIST_URL} there", lambda: _keras_datasets().mnist.load_data())
+    train, test = read_mnist_npz(path)
+    return _splits("mnist", (train[0][..., None], train[1]), (test[0][..., None], test[1]), 10, MNIST_EPOCHS)
+
+
+@DATASETS.register("cifar10")
+def cifar10(seed: int = 0) -> DatasetSplits:
+    """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
+    folder = cifar10_dir()
+    _fetch("cifar10", folder, f"extract {CIFAR10_URL} into {os.path.dirname(folder)}", lambda: _keras_datasets().cifar10.load_data())
+    train, test = read_cifar10_dir(folder)
+    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS)

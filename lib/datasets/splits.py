@@ -1,0 +1,70 @@
+"""What every dataset loader returns: train / validation / test splits and their defaults."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """Examples in their natural shape (N, H, W, C) or (N, features), labels one-hot float32."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def head(self, count: int) -> "Split":
+        return Split(self.x[:count], self.y[:count])
+
+    def flat(self) -> "Split":
+        return Split(self.x.reshape(len(self.x), -1), self.y)
+
+
+class ExampleStream(Protocol):
+    """An infinite, deterministic stream: the example at a position never changes."""
+
+    def examples(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class StreamSplit:
+    """Training data drawn online from `stream`, starting at position `start`."""
+
+    stream: ExampleStream
+    start: int
+    example_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    name: str
+    train: Split | StreamSplit
+    validation: Split
+    test: Split
+    num_classes: int
+    class_names: tuple[str, ...]
+    default_batch_size: int
+    default_epochs: int
+    # None: an epoch is one pass over the training arrays.
+    default_steps_per_epoch: int | None = None
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        return self.validation.x.shape[1:]
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels).reshape(-1).astype(np.int64)]
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale every array with one scalar mean and std computed over all training pixels.
+
+    This is xavier_init's preprocessing (reference/glorot.md §1.6): not per feature.
+    """
+    train = np.asarray(train, dtype=np.float32)
+    mean, std = float(train.mean()), float(train.std())
+    return [(np.asarray(a, dtype=np.float32) - mean) / std for a in (train, *others)]

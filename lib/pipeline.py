@@ -1,0 +1,65 @@
+"""Turns a dataset's training split into what `model.fit` consumes.
+
+Streams (Shapeset) become an infinite `keras.utils.PyDataset` whose batch i is a pure
+function of i: batch i holds stream positions start + i*batch .. start + (i+1)*batch. Keras
+keeps one iterator across epochs for infinite datasets, so `steps_per_epoch` slices the
+stream into epochs and a run resumed at batch k continues exactly where it stopped.
+Arrays go to `fit` as arrays (Keras shuffles them each epoch), unless `steps_per_epoch`
+asks for epochs that are not one pass; then they are cycled as a stream too.
+"""
+
+import keras
+import numpy as np
+
+from lib.datasets.splits import Split, StreamSplit
+
+
+class StreamBatches(keras.utils.PyDataset):
+    def __init__(self, split: StreamSplit, *, batch_size: int, num_classes: int, flat: bool, first_batch: int = 0):
+        super().__init__()
+        self.split = split
+        self.batch_size = batch_size
+        self.first_batch = first_batch
+        self._eye = np.eye(num_classes, dtype=np.float32)
+        self._shape = (batch_size, -1) if flat else (batch_size, *split.example_shape)
+
+    @property
+    def num_batches(self):
+        return None  # infinite
+
+    def __getitem__(self, index):
+        position = self.split.start + (self.first_batch + index) * self.batch_size
+        x, labels = self.split.stream.examples(position, self.batch_size)
+        return x.reshape(self._shape), self._eye[labels]
+
+
+class ArrayStream:
+    """Cycles over arrays as an infinite stream, reshuffled on each pass with a seeded permutation."""
+
+    def __init__(self, split: Split, seed: int):
+        self.split = split
+        self.seed = seed
+        self._labels = np.argmax(split.y, axis=1)
+
+    def _order(self, pass_index: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, pass_index]).permutation(len(self.split))
+
+    def examples(self, start: int, count: int):
+        passes, offsets = np.divmod(np.arange(start, start + count), len(self.split))
+        indices = np.empty(count, dtype=np.int64)
+        for pass_index in np.unique(passes):
+            here = passes == pass_index
+            indices[here] = self._order(int(pass_index))[offsets[here]]
+        return self.split.x[indices], self._labels[indices]
+
+
+def fit_inputs(train: Split | StreamSplit, *, batch_size: int, steps_per_epoch: int | None, num_classes: int,
+               flat: bool, seed: int) -> dict:
+    """Keyword arguments for `model.fit` (x, y, batch_size, steps_per_epoch, shuffle)."""
+    if isinstance(train, Split) and steps_per_epoch is None:
+        data = train.flat() if flat else train
+        return dict(x=data.x, y=data.y, batch_size=batch_size, shuffle=True)
+    if isinstance(train, Split):
+        train = StreamSplit(ArrayStream(train, seed), 0, train.x.shape[1:])
+    batches = StreamBatches(train, batch_size=batch_size, num_classes=num_classes, flat=flat)
+    return dict(x=batches, steps_per_epoch=steps_per_epoch, shuffle=False)

@@ -1,0 +1,65 @@
+"""The run directory contract (DESIGN.md, principle 9).
+
+`model_history/<dataset>/<run name>/` holds config.json, argv.txt, status.json,
+history.h5 + history.csv, results.json, tb/ (TensorBoard events) and the study's h5 files.
+An existing run directory is never silently overwritten.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import time
+
+from lib import atomic
+from lib.errors import UsageError
+
+STATES = ("running", "done", "diverged", "failed", "interrupted")
+
+
+def check_available(path: str, overwrite: bool) -> None:
+    """Fail early, before any work, if `path` holds a run and --overwrite was not given."""
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"run directory {path} already exists; pass --overwrite to replace it or --name to choose another")
+    parent = _existing_ancestor(os.path.dirname(os.path.abspath(path)))
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot create run directory {path}: {parent} is not writable; choose another --output_dir")
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+class RunDirectory:
+    def __init__(self, path: str):
+        self.path = path
+
+    @classmethod
+    def create(cls, path: str, *, overwrite: bool, config_json: str, argv: list[str]) -> "RunDirectory":
+        """Make the directory (replacing an old one only with `overwrite`) and record config + argv."""
+        check_available(path, overwrite)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        try:
+            os.makedirs(path)
+        except OSError as error:
+            raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
+        run = cls(path)
+        atomic.write_text(run.file("config.json"), config_json)
+        atomic.write_text(run.file("argv.txt"), shlex.join(argv) + "\n")
+        run.set_status("running")
+        return run
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def set_status(self, state: str, *, reason: str = "", last_epoch: int | None = None) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown run state '{state}'")
+        status = {"state": state, "last_epoch": last_epoch, "reason": reason, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        atomic.write_text(self.file("status.json"), json.dumps(status, indent=2) + "\n")
+
+    def write_json(self, name: str, value) -> None:
+        atomic.write_text(self.file(name), json.dumps(value, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,62 @@
+"""The shared training runner: fit with the run's callbacks, evaluate on the test set, record.
+
+Studies build and compile their model; this module owns what every run does the same way:
+the input pipeline, per-epoch history files, TensorBoard events, run status, and the final
+test-set evaluation written to results.json.
+"""
+
+import sys
+
+import keras
+
+from callbacks.epoch_history import EpochHistory
+from lib.datasets.splits import DatasetSplits
+from lib.history import HistoryFiles
+from lib.pipeline import fit_inputs
+from lib.run_dir import RunDirectory
+
+EVALUATION_BATCH_SIZE = 500  # evaluation only: a larger batch gives the same mean, faster
+
+
+def progress_verbosity() -> int:
+    """A live progress bar on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def train_and_evaluate(model: keras.Model, splits: DatasetSplits, *, run: RunDirectory | None, config_json: str,
+                       batch_size: int, epochs: int, steps_per_epoch: int | None, flat: bool, seed: int,
+                       callbacks: list | None = None, verbose: int | None = None) -> dict:
+    """Train, then evaluate on the test split; returns the results dict (also written to the run)."""
+    callbacks = list(callbacks or [])
+    if run is not None:
+        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json)))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=run.file("tb"), write_graph=False, profile_batch=0))
+    validation = splits.validation.flat() if flat else splits.validation
+    test = splits.test.flat() if flat else splits.test
+    inputs = fit_inputs(splits.train, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                        num_classes=splits.num_classes, flat=flat, seed=seed)
+    verbose = progress_verbosity() if verbose is None else verbose
+    try:
+        history = model.fit(**inputs, epochs=epochs, validation_data=(validation.x, validation.y),
+                            validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
+        scores = model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE, return_dict=True, verbose=0)
+    except KeyboardInterrupt:
+        if run is not None:
+            run.set_status("interrupted", reason="KeyboardInterrupt")
+        raise
+    except Exception as error:
+        if run is not None:
+            run.set_status("failed", reason=f"{type(error).__name__}: {error}".splitlines()[0])
+        raise
+    results = {
+        "epochs": epochs,
+        "test_loss": float(scores["loss"]),
+        "test_acc": float(scores["acc"]),
+        "test_error_percent": 100.0 * (1.0 - float(scores["acc"])),
+        "final_val_acc": float(history.history["val_acc"][-1]),
+        "best_val_acc": float(max(history.history["val_acc"])),
+    }
+    if run is not None:
+        run.write_json("results.json", results)
+        run.set_status("done", last_epoch=epochs)
+    return results

@@ -1,0 +1,7 @@
+"""Model builders, one module per family; `MODELS` maps names to builders."""
+
+from lib.registry import Registry
+
+MODELS = Registry("model")
+
+from models import feedforward  # noqa: E402,F401  (registers its entries)

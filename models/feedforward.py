@@ -1,0 +1,30 @@
+"""Deep feedforward classifiers of Glorot & Bengio (2010) §2.3.
+
+Dense layers have no activation of their own; a separate Activation layer follows each, so
+pre-activations s (Dense outputs) and activations z (Activation outputs) are both
+observable by layer name: `dense_i` -> `act_i` for hidden layer i, then `dense_{H+1}` ->
+`softmax`. The output Dense keeps the original `dense_<n>` numbering so that h5 keys such as
+`dense_5_kernel` line up with xavier_init's files.
+"""
+
+import keras
+
+from lib import initializers
+from models import MODELS
+
+ACTIVATIONS = ("sigmoid", "tanh", "softsign", "relu")
+
+
+@MODELS.register("feedforward", tiny={"units": 16})
+def feedforward(input_dim: int, num_classes: int, *, hidden_layers: int, units: int = 1000, activation: str = "tanh",
+                initializer: str = "standard", seed: int = 0) -> keras.Model:
+    """`hidden_layers` Dense(units) + activation layers, then a softmax output; biases start at 0."""
+    inputs = keras.Input((input_dim,), name="input")
+    x = inputs
+    for i in range(1, hidden_layers + 2):
+        x = keras.layers.Dense(units if i <= hidden_layers else num_classes,
+                               kernel_initializer=initializers.make(initializer, seed, i),
+                               bias_initializer="zeros", name=f"dense_{i}")(x)
+        x = keras.layers.Activation(activation if i <= hidden_layers else "softmax",
+                                    name=f"act_{i}" if i <= hidden_layers else "softmax")(x)
+    return keras.Model(inputs, x, name="feedforward")
