@@ -19,7 +19,7 @@ from lib.datasets import DATASETS
 from lib.datasets.splits import DatasetSplits, Split, one_hot, standardize
 from lib.errors import DatasetUnavailable
 
-VALIDATION_SIZE = 10_000
+VALIDATION_SIZE = 10_000  # the paper holds out 10,000 training examples
 # xavier_init's budget of 2.5e7 examples, in epochs over the 60,000 / 50,000 Keras training images.
 MNIST_EPOCHS = int(2.5e7 / 60_000)
 CIFAR10_EPOCHS = int(2.5e7 / 50_000)
@@ -92,9 +92,9 @@ def _fetch(name: str, path: str, hint: str, download) -> None:
         raise DatasetUnavailable(f"{name}: keras.datasets did not leave {path}; {hint}")
 
 
-def _splits(name, train, test, num_classes, epochs) -> DatasetSplits:
+def _splits(name, train, test, num_classes, epochs, validation_size) -> DatasetSplits:
     (x_train, y_train), (x_test, y_test) = train, test
-    cut = len(x_train) - VALIDATION_SIZE
+    cut = len(x_train) - validation_size
     x_fit, x_val, x_test = standardize(x_train[:cut], x_train[cut:], x_test)
     return DatasetSplits(
         name=name,
@@ -105,19 +105,20 @@ def _splits(name, train, test, num_classes, epochs) -> DatasetSplits:
         default_batch_size=32, default_epochs=epochs)
 
 
-@DATASETS.register("mnist")
-def mnist(seed: int = 0) -> DatasetSplits:
+@DATASETS.register("mnist", tiny={"validation_size": 4})
+def mnist(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplits:
     """MNIST 28x28 digits: 50,000 train / 10,000 validation / 10,000 test (keras.datasets file)."""
     path = mnist_path()
     _fetch("mnist", path, f"put {MNIST_URL} there", lambda: _keras_datasets().mnist.load_data())
     train, test = read_mnist_npz(path)
-    return _splits("mnist", (train[0][..., None], train[1]), (test[0][..., None], test[1]), 10, MNIST_EPOCHS)
+    return _splits("mnist", (train[0][..., None], train[1]), (test[0][..., None], test[1]), 10, MNIST_EPOCHS,
+                   validation_size)
 
 
-@DATASETS.register("cifar10")
-def cifar10(seed: int = 0) -> DatasetSplits:
+@DATASETS.register("cifar10", tiny={"validation_size": 4})
+def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplits:
     """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
     folder = cifar10_dir()
     _fetch("cifar10", folder, f"extract {CIFAR10_URL} into {os.path.dirname(folder)}", lambda: _keras_datasets().cifar10.load_data())
     train, test = read_cifar10_dir(folder)
-    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS)
+    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS, validation_size)

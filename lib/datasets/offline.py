@@ -27,7 +27,6 @@ def shapeset(seed: int = 0, validation_size: int = SHAPESET_VALIDATION_SIZE,
     """
     from lib.datasets.shapeset import CLASS_NAMES, ShapesetStream
 
-    train_stream = ShapesetStream(seed, "train")
     shape = (32, 32, 1)
 
     def split(stream, count):
@@ -36,8 +35,10 @@ def shapeset(seed: int = 0, validation_size: int = SHAPESET_VALIDATION_SIZE,
 
     return DatasetSplits(
         name="shapeset",
-        train=StreamSplit(train_stream, validation_size, shape),
-        validation=split(train_stream, validation_size),
+        # Separate stream objects (same seed, same examples): a stream draws into its own
+        # pygame surface, and training reads it from the input pipeline's thread.
+        train=StreamSplit(ShapesetStream(seed, "train"), validation_size, shape),
+        validation=split(ShapesetStream(seed, "train"), validation_size),
         test=split(ShapesetStream(seed, "test"), test_size),
         num_classes=len(CLASS_NAMES), class_names=tuple(CLASS_NAMES),
         default_batch_size=SHAPESET_BATCH_SIZE, default_epochs=SHAPESET_EPOCHS,
