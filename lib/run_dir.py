@@ -22,6 +22,8 @@ def check_available(path: str, overwrite: bool) -> None:
     if os.path.exists(path) and not overwrite:
         raise UsageError(f"run directory {path} already exists; pass --overwrite to replace it or --name to choose another")
     parent = _existing_ancestor(os.path.dirname(os.path.abspath(path)))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot create run directory {path}: {parent} is a file; choose another --output_dir")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot create run directory {path}: {parent} is not writable; choose another --output_dir")
 

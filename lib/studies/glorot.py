@@ -99,7 +99,33 @@ def build_model(config: GlorotConfig, input_dim: int, num_classes: int):
     return model
 
 
+def load_data(config: GlorotConfig):
+    """The dataset's splits and the config with the dataset's defaults filled in (debug truncation applied)."""
+    splits = DATASETS.build(config.dataset, seed=config.seed)
+    config = with_data_defaults(config, splits)
+    if config.debug and config.steps_per_epoch is None:
+        splits = dataclasses.replace(splits, train=splits.train.head(DEBUG_EXAMPLES))
+    return config, splits
+
+
+def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=None):
+    """Build the model (inside `strategy`'s scope), train and evaluate it; returns (model, results)."""
+    import keras
+
+    from lib import distribute
+    from lib.training import train_and_evaluate
+
+    keras.utils.set_random_seed(config.seed)
+    with distribute.scope(strategy):
+        model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
+    results = train_and_evaluate(model, splits, run=run_dir, config_json=to_json(config), batch_size=config.batch_size,
+                                 epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, flat=True,
+                                 seed=config.seed, verbose=verbose)
+    return model, results
+
+
 def run(config: GlorotConfig, argv: list[str]) -> int:
+    from lib import distribute
     from lib.run_dir import RunDirectory, check_available
 
     config = resolve(config)
@@ -108,30 +134,15 @@ def run(config: GlorotConfig, argv: list[str]) -> int:
         check_available(path, config.overwrite)
     if config.num_gpus > 1 and config.steps_per_execution > 1:
         raise UsageError("--steps_per_execution > 1 does not work under MirroredStrategy (Keras 3.15); drop it with --num_gpus > 1")
-
-    import keras
-
-    from lib import distribute
-    from lib.training import train_and_evaluate
-
     strategy = distribute.strategy_for_gpus(config.num_gpus)
-    splits = DATASETS.build(config.dataset, seed=config.seed)
-    config = with_data_defaults(config, splits)
-    if config.debug and config.steps_per_epoch is None:
-        splits = dataclasses.replace(splits, train=splits.train.head(DEBUG_EXAMPLES))
-
-    keras.utils.set_random_seed(config.seed)
-    with distribute.scope(strategy):
-        model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
-    config_json = to_json(config)
-    run_dir = None if config.debug else RunDirectory.create(path, overwrite=config.overwrite,
-                                                            config_json=config_json, argv=["experiment.py", *argv])
+    config, splits = load_data(config)
+    run_dir = None if config.debug else RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config),
+                                                            argv=["experiment.py", *argv])
     print(f"glorot: {config.activation}, {config.hidden_layers} hidden x {config.units}, init {config.init}, "
           f"{config.dataset}, batch {config.batch_size}, {config.epochs} epochs"
           + (f" of {config.steps_per_epoch} steps" if config.steps_per_epoch else "")
           + (f" -> {path}" if run_dir else " (debug: nothing saved)"), flush=True)
-    results = train_and_evaluate(model, splits, run=run_dir, config_json=config_json, batch_size=config.batch_size,
-                                 epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, flat=True, seed=config.seed)
+    _, results = train(config, splits, strategy=strategy, run_dir=run_dir)
     print(f"test error {results['test_error_percent']:.2f}% (test loss {results['test_loss']:.4f})", flush=True)
     return 0
 

@@ -1,0 +1,120 @@
+"""The command line: xavier_init's commands parse as written; every bad input is one line, exit != 0, nothing written."""
+
+import os
+
+import pytest
+
+from lib.cli import main, study_parser
+from lib.config import from_namespace
+from lib.studies import STUDIES
+from lib.studies.glorot import GlorotConfig, default_run_name, resolve
+
+GLOROT = STUDIES.entry("glorot").build
+
+
+def parse(argv):
+    return from_namespace(GlorotConfig, study_parser("glorot", GLOROT).parse_args(argv))
+
+
+# Every flag of the xavier_init README, as written there, and its example command line.
+XAVIER_INIT_COMMANDS = [
+    ["--activation", "sigmoid"], ["--activation", "tanh"], ["--activation", "softsign"],
+    ["--xavier"], ["--five_layer"], ["--is_five_layers"],
+    ["--dataset", "mnist"], ["--dataset", "cifar10"], ["--dataset", "shapeset"],
+    ["--lr", "1e-3"], ["--batch_size", "32"], ["--num_gpus", "0"], ["--num_gpus", "1"], ["--num_gpus", "2"],
+    ["--debug"],
+    ["--xavier", "--activation", "tanh", "--five_layer", "--dataset", "cifar10", "--num_gpus", "1"],
+]
+
+
+@pytest.mark.parametrize("argv", XAVIER_INIT_COMMANDS, ids=" ".join)
+def test_xavier_init_commands_parse(argv):
+    resolve(parse(argv))
+
+
+def test_readme_example_means_what_xavier_init_meant():
+    config = resolve(parse(["--xavier", "--activation", "tanh", "--five_layer", "--dataset", "cifar10", "--num_gpus", "1"]))
+    assert (config.init, config.hidden_layers, config.dataset, config.num_gpus) == ("normalized", 4, "cifar10", 1)
+    assert default_run_name(config) == "tanh-xavier-five_layers"
+
+
+def test_defaults_and_depth_semantics():
+    config = resolve(parse([]))
+    assert (config.init, config.hidden_layers, config.activation, config.lr) == ("standard", 3, "tanh", 1e-3)
+    assert default_run_name(config) == "tanh-random-four_layers"
+    assert resolve(parse(["--is_five_layers"])).hidden_layers == 4
+    paper = resolve(parse(["--hidden_layers", "5", "--init", "xavier_init_random"]))
+    assert paper.hidden_layers == 5 and default_run_name(paper) == "tanh-xavier_init_random-six_layers"
+
+
+BAD_INPUTS = [
+    (["--activation", "foo"], "sigmoid"),
+    (["--dataset", "imagenet"], "shapeset"),
+    (["--init", "foo"], "normalized"),
+    (["--lr", "0"], "> 0"), (["--lr", "-1"], "> 0"), (["--lr", "abc"], "> 0"), (["--lr", "nan"], "> 0"),
+    (["--lr", "inf"], "> 0"),
+    (["--batch_size", "0"], ">= 1"), (["--batch_size", "ten"], ">= 1"),
+    (["--epochs", "0"], ">= 1"), (["--steps_per_epoch", "-3"], ">= 1"), (["--hidden_layers", "0"], ">= 1"),
+    (["--units", "0"], ">= 1"), (["--steps_per_execution", "0"], ">= 1"),
+    (["--seed", "-1"], ">= 0"), (["--num_gpus", "-1"], ">= 0"), (["--num_gpus", "one"], ">= 0"),
+    (["--name", "a/b"], "plain directory name"), (["--name", ".."], "plain directory name"),
+    (["--activation"], "expected one argument"),
+    (["--frobnicate"], "unrecognized arguments"),
+    (["bogus-study"], "valid: glorot"),
+    (["--xavier", "--init", "standard"], "only one"),
+    (["--five_layer", "--hidden_layers", "5"], "only one"),
+    (["--num_gpus", "2", "--steps_per_execution", "4"], "MirroredStrategy"),
+    (["preview", "--count", "0"], ">= 1"),
+]
+
+
+@pytest.mark.parametrize("argv,hint", BAD_INPUTS, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_bad_input_is_one_line_and_writes_nothing(argv, hint, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main([*argv, "--output_dir", str(tmp_path / "runs")] if argv[0] != "preview" else argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert hint in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_offline_dataset_error_names_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    code = main(["--xavier", "--activation", "tanh", "--five_layer", "--dataset", "cifar10", "--num_gpus", "1",
+                 "--output_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert os.path.join(str(tmp_path / "keras"), "datasets", "cifar-10-batches-py-target") in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_existing_run_is_not_overwritten(tmp_path, capsys):
+    run = tmp_path / "runs" / "digits" / "tanh-random-four_layers"
+    run.mkdir(parents=True)
+    (run / "history.h5").write_bytes(b"precious")
+    code = main(["--dataset", "digits", "--output_dir", str(tmp_path / "runs")])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
+    assert os.listdir(run) == ["history.h5"] and (run / "history.h5").read_bytes() == b"precious"
+
+
+def test_output_dir_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    code = main(["--dataset", "digits", "--output_dir", str(blocker)])
+    assert code == 2 and "is a file" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_unwritable_output_dir(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        code = main(["--dataset", "digits", "--output_dir", str(locked / "runs")])
+        assert code == 2 and "not writable" in capsys.readouterr().err
+        assert os.listdir(locked) == []
+    finally:
+        locked.chmod(0o700)

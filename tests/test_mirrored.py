@@ -1,0 +1,50 @@
+"""--num_gpus N > 1 trains under MirroredStrategy; on CPU two logical devices stand in for two GPUs.
+
+The logical devices must be configured before TensorFlow initialises, so the comparison runs
+in a fresh process: the same glorot run (same seed, same Shapeset stream) trained on one
+device and under MirroredStrategy over /cpu:0 and /cpu:1 must end with the same weights.
+"""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+SCRIPT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from lib import distribute
+distribute.split_cpu(2)
+import numpy as np
+from lib.studies.glorot import GlorotConfig, load_data, resolve, train
+
+config = resolve(GlorotConfig(units=64, epochs=2, steps_per_epoch=15, seed=3))
+config, splits = load_data(config)
+single, single_results = train(config, splits, verbose=0)
+strategy = distribute.mirrored(["/cpu:0", "/cpu:1"])
+mirrored, mirrored_results = train(config, splits, strategy=strategy, verbose=0)
+import keras
+from lib.studies.glorot import build_model
+keras.utils.set_random_seed(config.seed)
+initial = build_model(config, 1024, splits.num_classes).get_weights()
+print(json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "max_abs_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), mirrored.get_weights())),
+    "test_loss": [single_results["test_loss"], mirrored_results["test_loss"]],
+    "moved": max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), initial)),
+    "variable_type": type(mirrored.weights[0].value).__name__,
+}))
+"""
+
+
+def test_mirrored_strategy_matches_single_device():
+    result = subprocess.run([sys.executable, "-c", SCRIPT, REPO], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert "Mirrored" in report["variable_type"] or "Distributed" in report["variable_type"], report
+    # Same data, same initial weights, batch of 10 split 5 + 5: the mean gradient is the same up to float32 rounding.
+    assert report["moved"] > 1e-3, report  # training really changed the weights
+    assert report["max_abs_diff"] < 1e-5, report
+    assert abs(report["test_loss"][0] - report["test_loss"][1]) < 1e-5, report
