@@ -1,16 +1,21 @@
-"""Hands each epoch's Keras logs to a writer as soon as the epoch ends (not at train end)."""
+"""Hands each epoch's Keras logs to writers as soon as the epoch ends (not at train end).
+
+A writer has `append(epoch, logs)` and `close()`; epochs are counted from 1 (after N epochs).
+Only the epoch-end hook is implemented, so Keras adds no work to the training steps.
+"""
 
 import keras
 
 
 class EpochHistory(keras.callbacks.Callback):
-    def __init__(self, history_files):
+    def __init__(self, *writers):
         super().__init__()
-        self.history_files = history_files
+        self.writers = writers
 
     def on_epoch_end(self, epoch, logs=None):
-        # Keras counts epochs from 0; files count completed epochs from 1.
-        self.history_files.append(epoch + 1, logs or {})
+        for writer in self.writers:
+            writer.append(epoch + 1, logs or {})
 
     def on_train_end(self, logs=None):
-        self.history_files.close()
+        for writer in self.writers:
+            writer.close()

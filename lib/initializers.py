@@ -16,10 +16,11 @@ from lib.registry import Registry
 INITIALIZERS = Registry("initializer")
 
 # Keras built-ins usable by name (keras.initializers.get), each also a registry entry.
+# ("constant" is left out: it needs a value, which a name alone cannot give.)
 KERAS_BUILTINS = (
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
     "orthogonal", "random_uniform", "random_normal", "truncated_normal", "variance_scaling",
-    "zeros", "ones", "constant",
+    "zeros", "ones",
 )
 
 # xavier_init's "random" init: U[-sqrt(0.001), +sqrt(0.001)] for every layer whatever its fan-in.

@@ -40,9 +40,13 @@ class ArrayStream:
         self.split = split
         self.seed = seed
         self._labels = np.argmax(split.y, axis=1)
+        self._cached_pass, self._cached_order = None, None
 
     def _order(self, pass_index: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, pass_index]).permutation(len(self.split))
+        if pass_index != self._cached_pass:  # batches are read in order: one permutation per pass
+            self._cached_order = np.random.default_rng([self.seed, pass_index]).permutation(len(self.split))
+            self._cached_pass = pass_index
+        return self._cached_order
 
     def examples(self, start: int, count: int):
         passes, offsets = np.divmod(np.arange(start, start + count), len(self.split))

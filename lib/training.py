@@ -14,6 +14,7 @@ from lib.datasets.splits import DatasetSplits
 from lib.history import HistoryFiles
 from lib.pipeline import fit_inputs
 from lib.run_dir import RunDirectory
+from lib.tensorboard_scalars import TensorBoardScalars
 
 EVALUATION_BATCH_SIZE = 500  # evaluation only: a larger batch gives the same mean, faster
 
@@ -29,8 +30,8 @@ def train_and_evaluate(model: keras.Model, splits: DatasetSplits, *, run: RunDir
     """Train, then evaluate on the test split; returns the results dict (also written to the run)."""
     callbacks = list(callbacks or [])
     if run is not None:
-        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json)))
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=run.file("tb"), write_graph=False, profile_batch=0))
+        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json),
+                                      TensorBoardScalars(run.file("tb"))))
     validation = splits.validation.flat() if flat else splits.validation
     test = splits.test.flat() if flat else splits.test
     inputs = fit_inputs(splits.train, batch_size=batch_size, steps_per_epoch=steps_per_epoch,

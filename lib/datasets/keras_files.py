@@ -120,5 +120,9 @@ def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSpl
     """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
     folder = cifar10_dir()
     _fetch("cifar10", folder, f"extract {CIFAR10_URL} into {os.path.dirname(folder)}", lambda: _keras_datasets().cifar10.load_data())
-    train, test = read_cifar10_dir(folder)
+    try:
+        train, test = read_cifar10_dir(folder)
+    except FileNotFoundError as error:
+        raise DatasetUnavailable(f"cifar10: {error.filename} is missing (a partly extracted archive?); "
+                                 f"extract {CIFAR10_URL} into {os.path.dirname(folder)} again") from None
     return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS, validation_size)

@@ -64,7 +64,7 @@ def mnist1d(seed: int = 0, num_samples: int = 5000, validation_size: int | None 
         np.random.set_state(numpy_state)
         random.setstate(python_state)
     x, y = data["x"].astype(np.float32), data["y"]
-    validation_size = validation_size or len(x) // 8
+    validation_size = len(x) // 8 if validation_size is None else validation_size
     cut = len(x) - validation_size
     return DatasetSplits(
         name="mnist1d",

@@ -108,7 +108,7 @@ def load_data(config: GlorotConfig):
     return config, splits
 
 
-def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=None):
+def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=None, extra_callbacks=()):
     """Build the model (inside `strategy`'s scope), train and evaluate it; returns (model, results)."""
     import keras
 
@@ -120,7 +120,7 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=
         model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
     results = train_and_evaluate(model, splits, run=run_dir, config_json=to_json(config), batch_size=config.batch_size,
                                  epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, flat=True,
-                                 seed=config.seed, verbose=verbose)
+                                 seed=config.seed, verbose=verbose, callbacks=list(extra_callbacks))
     return model, results
 
 
