@@ -118,3 +118,29 @@ def test_unwritable_output_dir(tmp_path, capsys):
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o700)
+
+
+def test_num_gpus_zero_hides_gpus_before_tensorflow_starts(monkeypatch):
+    from lib import environment
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    environment.prepare(["--dataset", "digits", "--num_gpus", "1"])
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    for argv in (["--num_gpus", "0"], ["--xavier", "--num_gpus=0"]):
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        environment.prepare(argv)
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_cli_parses_flags_without_starting_tensorflow():
+    """Flag errors must be instant and one line: TensorFlow prints start-up notices when imported."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys; from lib.cli import main; main(['--activation', 'nope']); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False False", result
+    assert result.stderr.count("\n") == 1
