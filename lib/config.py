@@ -58,11 +58,6 @@ def to_json(config) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
 
 
-def differing_fields(a, b) -> list[str]:
-    """Names of the fields whose values differ between two configs of the same class."""
-    return [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
-
-
 # Validating parsers: each raises ArgumentTypeError with a message that says what is valid.
 
 def positive_int(text: str) -> int:

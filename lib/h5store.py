@@ -6,8 +6,6 @@ root attribute `epochs_complete` counts it: the writer extends every dataset, th
 counter and flushes, so a crash mid-row leaves a file whose reader ignores the partial row.
 """
 
-import json
-
 import h5py
 import numpy as np
 
@@ -60,7 +58,3 @@ def read_epoch_table(path: str) -> dict[str, np.ndarray]:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error}") from None
 
-
-def read_config(path: str) -> dict:
-    with h5py.File(path, "r") as f:
-        return json.loads(f.attrs["config"])

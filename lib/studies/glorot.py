@@ -147,5 +147,5 @@ def run(config: GlorotConfig, argv: list[str]) -> int:
     return 0
 
 
-STUDIES.add("glorot", Study(GlorotConfig, run, "Glorot & Bengio 2010: deep feedforward nets, standard vs normalized init",
-                            resolve=resolve))
+DESCRIPTION = "Glorot & Bengio 2010: deep feedforward nets, standard vs normalized init"
+STUDIES.add("glorot", Study(GlorotConfig, run, DESCRIPTION, resolve=resolve), summary=DESCRIPTION)
