@@ -6,6 +6,8 @@ root attribute `epochs_complete` counts it: the writer extends every dataset, th
 counter and flushes, so a crash mid-row leaves a file whose reader ignores the partial row.
 """
 
+import os
+
 import h5py
 import numpy as np
 
@@ -58,3 +60,89 @@ def read_epoch_table(path: str) -> dict[str, np.ndarray]:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error}") from None
 
+
+
+# Per-epoch records of arrays (activations.h5, gradients.h5, ...).
+#
+# Each record is written whole into its own file, records/epoch<N>.h5 (one group per kind),
+# under a temporary name that is renamed when complete. The files users open,
+# <kind>.h5, hold one HDF5 external link per complete record, `epoch<N>` -> that record's
+# group, so `f["epoch3"]["dense_2"]` reads as in xavier_init's files. They are tiny and
+# rewritten atomically after each record: a crash loses at most the record in progress,
+# and a reader can never see half of one.
+
+RECORD_KINDS = ("activations", "preactivations", "backprop_gradients", "gradients", "weights")
+RECORDS_FOLDER = "records"
+
+
+def record_file_name(epoch: int) -> str:
+    return os.path.join(RECORDS_FOLDER, f"epoch{epoch}.h5")
+
+
+class RecordWriter:
+    def __init__(self, run_path: str, *, config_json: str = "{}", dtype: str = "float32",
+                 compression: str | None = None):
+        self.run_path = run_path
+        self.config_json = config_json
+        self.dtype = np.dtype(dtype)
+        self.compression = compression
+        self.epochs: dict[str, list[int]] = {kind: [] for kind in RECORD_KINDS}
+        os.makedirs(os.path.join(run_path, RECORDS_FOLDER), exist_ok=True)
+
+    def write(self, epoch: int, groups: dict[str, dict[str, np.ndarray]]) -> int:
+        """Write one record ({kind: {key: array}}); returns the bytes written to disk."""
+        path = os.path.join(self.run_path, record_file_name(epoch))
+        partial = path + ".partial"
+        with h5py.File(partial, "w") as f:
+            f.attrs["epoch"] = epoch
+            for kind, arrays in groups.items():
+                group = f.create_group(kind)
+                for key, array in arrays.items():
+                    group.create_dataset(key, data=np.asarray(array, dtype=self.dtype), compression=self.compression,
+                                         shuffle=self.compression is not None)
+        os.replace(partial, path)
+        for kind in groups:
+            self.epochs[kind].append(epoch)
+            self._write_index(kind)
+        return os.path.getsize(path)
+
+    def _write_index(self, kind: str) -> None:
+        path = os.path.join(self.run_path, f"{kind}.h5")
+        partial = path + ".partial"
+        with h5py.File(partial, "w") as f:
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["kind"] = kind
+            f.attrs["config"] = self.config_json
+            for epoch in self.epochs[kind]:
+                f[f"epoch{epoch}"] = h5py.ExternalLink(record_file_name(epoch), f"/{kind}")
+        os.replace(partial, path)
+
+
+def record_epochs(run_path: str, kind: str) -> list[int]:
+    """The complete records of `kind` in a run, in epoch order."""
+    with _open_index(run_path, kind) as f:
+        return sorted(int(name[len("epoch"):]) for name in f if name.startswith("epoch"))
+
+
+def read_record(run_path: str, kind: str, epoch: int) -> dict[str, np.ndarray]:
+    """{key: array} of one record, e.g. read_record(run, "activations", 0)["dense_1"]."""
+    with _open_index(run_path, kind) as f:
+        try:
+            group = f[f"epoch{epoch}"]
+            return {key: np.asarray(group[key], dtype=np.float32) for key in group}
+        except (KeyError, OSError) as error:
+            raise UsageError(f"{os.path.join(run_path, kind + '.h5')}: cannot read epoch{epoch} ({error})") from None
+
+
+def _open_index(run_path: str, kind: str):
+    path = os.path.join(run_path, f"{kind}.h5")
+    if not os.path.exists(path):
+        raise UsageError(f"{path} does not exist; is {run_path} a glorot run directory with recording on?")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: not a readable HDF5 file ({error.__class__.__name__})") from None
+    if f.attrs.get("kind") != kind:
+        f.close()
+        raise UsageError(f"{path} is not an initlab {kind} file (no matching 'kind' attribute)")
+    return f

@@ -10,6 +10,7 @@ import sys
 import keras
 
 from callbacks.epoch_history import EpochHistory
+from callbacks.epoch_test_evaluation import EpochTestEvaluation
 from lib.datasets.splits import DatasetSplits
 from lib.history import HistoryFiles
 from lib.pipeline import fit_inputs
@@ -27,13 +28,18 @@ def progress_verbosity() -> int:
 def train_and_evaluate(model: keras.Model, splits: DatasetSplits, *, run: RunDirectory | None, config_json: str,
                        batch_size: int, epochs: int, steps_per_epoch: int | None, flat: bool, seed: int,
                        callbacks: list | None = None, verbose: int | None = None) -> dict:
-    """Train, then evaluate on the test split; returns the results dict (also written to the run)."""
-    callbacks = list(callbacks or [])
-    if run is not None:
-        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json),
-                                      TensorBoardScalars(run.file("tb"))))
+    """Train, then evaluate on the test split; returns the results dict (also written to the run).
+
+    With a run directory, the test split is also evaluated after every epoch (history keys
+    `test_loss`, `test_acc`) for the paper's test-error curves (Figs. 11, 12).
+    """
     validation = splits.validation.flat() if flat else splits.validation
     test = splits.test.flat() if flat else splits.test
+    callbacks = list(callbacks or [])
+    if run is not None:
+        callbacks.insert(0, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
+        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json),
+                                      TensorBoardScalars(run.file("tb"))))
     inputs = fit_inputs(splits.train, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                         num_classes=splits.num_classes, flat=flat, seed=seed)
     verbose = progress_verbosity() if verbose is None else verbose

@@ -42,6 +42,14 @@ class GlorotConfig:
                                          parse=positive_int)
     steps_per_execution: int = option(1, "training steps per compiled call (faster small batches; 1 under --num_gpus > 1)",
                                       parse=positive_int)
+    record_every: int = option(1, "record activations and gradients on the probe set at init and every N epochs (0: off)",
+                               parse=non_negative_int, metavar="N")
+    probe_size: int = option(300, "probe examples: the first N of the validation set (the paper's 300)",
+                             parse=positive_int, metavar="N")
+    record_dtype: str = option("float32", "storage type of recorded arrays", choices=("float32", "float16"))
+    record_compression: str = option("none", "h5 compression of recorded arrays", choices=("none", "gzip", "lzf"))
+    record_weights: str = option("init", "store kernels and biases at init only, or with every record",
+                                 choices=("init", "all"))
     seed: int = option(0, "seed of the weights, the data stream and shuffling", parse=non_negative_int)
     num_gpus: int = option(1, "0 hides GPUs, 1 uses the default device, N > 1 trains under MirroredStrategy",
                            parse=non_negative_int)
@@ -118,10 +126,25 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=
     keras.utils.set_random_seed(config.seed)
     with distribute.scope(strategy):
         model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
+    callbacks = list(extra_callbacks)
+    if run_dir is not None and config.record_every > 0:
+        callbacks.append(recorder(config, splits, run_dir.path))
     results = train_and_evaluate(model, splits, run=run_dir, config_json=to_json(config), batch_size=config.batch_size,
                                  epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, flat=True,
-                                 seed=config.seed, verbose=verbose, callbacks=list(extra_callbacks))
+                                 seed=config.seed, verbose=verbose, callbacks=callbacks)
     return model, results
+
+
+def recorder(config: GlorotConfig, splits, run_path: str):
+    """The GradientActivationStore of a run: probe = the first `probe_size` validation examples."""
+    from callbacks.gradient_activation_store import GradientActivationStore
+    from lib.h5store import RecordWriter
+
+    probe = splits.validation.flat().head(config.probe_size)
+    writer = RecordWriter(run_path, config_json=to_json(config), dtype=config.record_dtype,
+                          compression=None if config.record_compression == "none" else config.record_compression)
+    return GradientActivationStore(writer, probe.x, probe.y, record_every=config.record_every,
+                                   weights_every_record=config.record_weights == "all")
 
 
 def run(config: GlorotConfig, argv: list[str]) -> int:

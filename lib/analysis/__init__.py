@@ -1,0 +1,1 @@
+"""Analysis of recorded runs: h5 -> pandas DataFrames -> plot_*(df, ax); only the CLI writes files."""
