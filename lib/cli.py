@@ -10,7 +10,8 @@ import sys
 from lib.config import add_flags, from_namespace
 from lib.errors import UsageError
 
-COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG"}
+COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
+            "analyze": "draw the paper's figures and a summary table from recorded run directories"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -51,11 +52,36 @@ def run_preview(argv: list[str]) -> int:
     return 0
 
 
+def analyze_parser() -> OneLineParser:
+    from lib.analysis.frames import DEFAULT_JACOBIAN_EXAMPLES
+    from lib.config import non_negative_int, positive_int
+
+    parser = OneLineParser(prog="experiment.py analyze", description=COMMANDS["analyze"])
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. model_history/shapeset/<name>")
+    parser.add_argument("--out", help="folder for the PNGs and summary.csv (default: RUN_DIR/report for one run, "
+                                      "./report for several); files of the same name are replaced")
+    parser.add_argument("--epoch", type=non_negative_int, help="epoch of Fig. 4's histograms (default: the last record)")
+    parser.add_argument("--jacobian_examples", type=positive_int, default=DEFAULT_JACOBIAN_EXAMPLES, metavar="K",
+                        help=f"probe examples per layer for the Jacobian singular values (default: {DEFAULT_JACOBIAN_EXAMPLES})")
+    return parser
+
+
+def run_analyze(argv: list[str]) -> int:
+    args = analyze_parser().parse_args(argv)
+    from lib.analysis.report import write_report
+
+    write_report(args.run_dirs, args.out, epoch=args.epoch, jacobian_examples=args.jacobian_examples,
+                 progress=lambda line: print(line, flush=True))
+    return 0
+
+
 def dispatch(argv: list[str]) -> int:
     from lib.studies import DEFAULT_STUDY, STUDIES
 
     if argv and not argv[0].startswith("-"):
         name, rest = argv[0], argv[1:]
+        if name == "analyze":
+            return run_analyze(rest)
         if name in COMMANDS:
             return run_preview(rest)
         if name not in STUDIES:
