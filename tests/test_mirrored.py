@@ -23,12 +23,26 @@ config = resolve(GlorotConfig(units=64, epochs=2, steps_per_epoch=15, seed=3))
 config, splits = load_data(config)
 single, single_results = train(config, splits, verbose=0)
 strategy = distribute.mirrored(["/cpu:0", "/cpu:1"])
-mirrored, mirrored_results = train(config, splits, strategy=strategy, verbose=0)
+import tempfile
+from lib.h5store import record_epochs
+from lib.run_dir import RunDirectory
+from lib.config import to_json
+folder = tempfile.mkdtemp()
+run_dir = RunDirectory.create(folder + "/run", overwrite=False, config_json=to_json(config), argv=[])
+mirrored, mirrored_results = train(config, splits, strategy=strategy, run_dir=run_dir, verbose=0)
 import keras
 from lib.studies.glorot import build_model
 keras.utils.set_random_seed(config.seed)
 initial = build_model(config, 1024, splits.num_classes).get_weights()
+from lib.gradients import FeedforwardProbe
+probe = splits.validation.flat()
+records = [FeedforwardProbe(m).capture(probe.x, probe.y) for m in (single, mirrored)]
+recorder_diff = max(float(np.max(np.abs(getattr(records[0], kind)[name] - getattr(records[1], kind)[name])))
+                    for kind in ("activations", "preactivations", "backprop", "kernel_gradients", "bias_gradients")
+                    for name in records[0].layers)
 print(json.dumps({
+    "recorded_epochs": record_epochs(folder + "/run", "backprop_gradients"),
+    "recorder_max_abs_diff": recorder_diff,
     "replicas": strategy.num_replicas_in_sync,
     "max_abs_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), mirrored.get_weights())),
     "test_loss": [single_results["test_loss"], mirrored_results["test_loss"]],
@@ -47,4 +61,7 @@ def test_mirrored_strategy_matches_single_device():
     # Same data, same initial weights, batch of 10 split 5 + 5: the mean gradient is the same up to float32 rounding.
     assert report["moved"] > 1e-3, report  # training really changed the weights
     assert report["max_abs_diff"] < 1e-5, report
+    # The recorder works on a mirrored model (as a callback during fit, and directly) and sees the same network.
+    assert report["recorded_epochs"] == [0, 1, 2], report
+    assert report["recorder_max_abs_diff"] < 1e-5, report
     assert abs(report["test_loss"][0] - report["test_loss"][1]) < 1e-5, report
