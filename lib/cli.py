@@ -40,14 +40,13 @@ def preview_parser() -> OneLineParser:
 
 
 def run_preview(argv: list[str]) -> int:
-    import os
-
     args = preview_parser().parse_args(argv)
-    if os.path.exists(args.out) and not args.overwrite:
-        raise UsageError(f"{args.out} already exists; pass --overwrite to replace it or --out to choose another file")
     from lib.datasets.shapeset_preview import write_preview
 
-    write_preview(args.out, count=args.count, seed=args.seed, overwrite=args.overwrite)
+    try:
+        write_preview(args.out, count=args.count, seed=args.seed, overwrite=args.overwrite)
+    except FileExistsError:
+        raise UsageError(f"{args.out} already exists; pass --overwrite to replace it or --out to choose another file") from None
     print(f"wrote {args.out}")
     return 0
 
@@ -80,10 +79,8 @@ def dispatch(argv: list[str]) -> int:
 
     if argv and not argv[0].startswith("-"):
         name, rest = argv[0], argv[1:]
-        if name == "analyze":
-            return run_analyze(rest)
         if name in COMMANDS:
-            return run_preview(rest)
+            return {"preview": run_preview, "analyze": run_analyze}[name](rest)
         if name not in STUDIES:
             raise UsageError(f"unknown study or command '{name}' (valid: {', '.join((*STUDIES.names(), *COMMANDS))})")
     else:
