@@ -11,7 +11,8 @@ from lib.config import add_flags, from_namespace
 from lib.errors import UsageError
 
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
-            "analyze": "draw the paper's figures and a summary table from recorded run directories"}
+            "analyze": "draw the paper's figures and a summary table from recorded run directories",
+            "sweep": "the seven LeakyNet runs of lrnet_experiment.sh (constnet flags override its defaults)"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -66,12 +67,29 @@ def analyze_parser() -> OneLineParser:
 
 
 def run_analyze(argv: list[str]) -> int:
+    """Glorot runs get the paper's figures; constnet runs the correlation curves (the --epoch and
+    --jacobian_examples options concern glorot runs only)."""
     args = analyze_parser().parse_args(argv)
+    from lib.analysis import study_of_runs
+
+    def progress(line):
+        print(line, flush=True)
+
+    if study_of_runs(args.run_dirs) == "constnet":
+        from lib.analysis.correlation_report import write_correlation_report
+
+        write_correlation_report(args.run_dirs, args.out, progress=progress)
+        return 0
     from lib.analysis.report import write_report
 
-    write_report(args.run_dirs, args.out, epoch=args.epoch, jacobian_examples=args.jacobian_examples,
-                 progress=lambda line: print(line, flush=True))
+    write_report(args.run_dirs, args.out, epoch=args.epoch, jacobian_examples=args.jacobian_examples, progress=progress)
     return 0
+
+
+def run_sweep(argv: list[str]) -> int:
+    from lib.sweep import run_sweep as sweep
+
+    return sweep(argv)
 
 
 def dispatch(argv: list[str]) -> int:
@@ -80,7 +98,7 @@ def dispatch(argv: list[str]) -> int:
     if argv and not argv[0].startswith("-"):
         name, rest = argv[0], argv[1:]
         if name in COMMANDS:
-            return {"preview": run_preview, "analyze": run_analyze}[name](rest)
+            return {"preview": run_preview, "analyze": run_analyze, "sweep": run_sweep}[name](rest)
         if name not in STUDIES:
             raise UsageError(f"unknown study or command '{name}' (valid: {', '.join((*STUDIES.names(), *COMMANDS))})")
     else:

@@ -69,7 +69,7 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    value = _number(float, text, "a number > 0")
+    value = parse_number(float, text, "a number > 0")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got '{text}'")
     return value
@@ -81,7 +81,7 @@ def run_name(text: str) -> str:
     return text
 
 
-def _number(kind, text, description):
+def parse_number(kind, text, description):
     try:
         return kind(text)
     except ValueError:
@@ -89,7 +89,7 @@ def _number(kind, text, description):
 
 
 def _bounded(kind, text, minimum, description):
-    value = _number(kind, text, description)
+    value = parse_number(kind, text, description)
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be {description}, got '{text}'")
     return value

@@ -1,7 +1,8 @@
 """Device selection and data-parallel training through tf.distribute (DESIGN.md, principle 7).
 
 The only module that touches tf.distribute: `--num_gpus 0` hides GPUs before TensorFlow
-starts, 1 keeps the default device, N > 1 trains under MirroredStrategy over N GPUs.
+starts, 1 keeps the default device, N > 1 trains under MirroredStrategy over N GPUs; `-d a:b`
+names the GPUs a..b.
 """
 
 import contextlib
@@ -25,6 +26,19 @@ def strategy_for_gpus(num_gpus: int):
     if found < num_gpus:
         raise UsageError(f"--num_gpus {num_gpus}: only {found} GPU(s) visible; pass --num_gpus {found} or fewer")
     return mirrored([f"/gpu:{i}" for i in range(num_gpus)])
+
+
+def strategy_for_gpu_ids(gpu_ids: list[int]):
+    """None (the default device) for `-d 0`; otherwise a MirroredStrategy over those GPUs (`-d 2:3`)."""
+    if gpu_ids == [0]:
+        return None
+    import tensorflow as tf
+
+    found = len(tf.config.list_logical_devices("GPU"))
+    missing = [i for i in gpu_ids if i >= found]
+    if missing:
+        raise UsageError(f"-d names GPU {missing[0]} but only {found} GPU(s) are visible; pass -d 0 for the default device")
+    return mirrored([f"/gpu:{i}" for i in gpu_ids])
 
 
 def mirrored(devices: list[str]):

@@ -1,7 +1,8 @@
 """The one h5 writer and reader of initlab (plain h5py; DESIGN.md, principle 10).
 
-Per-epoch tables (history.h5) are one resizable 1-D dataset per key at the root, as in
-xavier_init's files (`loss`, `acc`, `val_loss`, `val_acc`). A row is complete only once the
+Per-epoch tables (history.h5, correlations.h5) are one resizable 1-D dataset per key, as in
+xavier_init's files (`loss`, `acc`, `val_loss`, `val_acc`); a key with slashes
+(`forward/conv1`) lives in groups. A row is complete only once the
 root attribute `epochs_complete` counts it: the writer extends every dataset, then bumps the
 counter and flushes, so a crash mid-row leaves a file whose reader ignores the partial row.
 """
@@ -27,6 +28,7 @@ class EpochTableWriter:
         self._file.attrs["config"] = config_json
         self._file.attrs[COMPLETE] = 0
         self._file.flush()
+        self._keys: list[str] = []
 
     def append(self, row: dict[str, float]) -> None:
         rows = int(self._file.attrs[COMPLETE])
@@ -34,10 +36,11 @@ class EpochTableWriter:
             if key not in self._file:
                 # A key first seen late is NaN for the earlier epochs.
                 self._file.create_dataset(key, data=np.full(rows, np.nan), maxshape=(None,), chunks=(256,))
+                self._keys.append(key)
             dataset = self._file[key]
             dataset.resize((rows + 1,))
             dataset[rows] = float(value)
-        for key in self._file:
+        for key in self._keys:
             if key not in row:
                 self._file[key].resize((rows + 1,))
                 self._file[key][rows] = np.nan
@@ -56,7 +59,9 @@ def read_epoch_table(path: str) -> dict[str, np.ndarray]:
             if COMPLETE not in f.attrs:
                 raise UsageError(f"{path} is not an initlab epoch table (no '{COMPLETE}' attribute)")
             rows = int(f.attrs[COMPLETE])
-            return {key: np.asarray(f[key][:rows]) for key in f}
+            keys = []
+            f.visititems(lambda name, node: keys.append(name) if isinstance(node, h5py.Dataset) else None)
+            return {key: np.asarray(f[key][:rows]) for key in keys}
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error}") from None
 

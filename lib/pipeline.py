@@ -5,19 +5,26 @@ function of i: batch i holds stream positions start + i*batch .. start + (i+1)*b
 keeps one iterator across epochs for infinite datasets, so `steps_per_epoch` slices the
 stream into epochs and a run resumed at batch k continues exactly where it stopped.
 Arrays go to `fit` as arrays (Keras shuffles them each epoch), unless `steps_per_epoch`
-asks for epochs that are not one pass; then they are cycled as a stream too.
+asks for epochs that are not one pass or the batches are augmented; then they are cycled as
+a stream too. Augmentation draws from a generator seeded by (run seed, batch index).
 """
+
+from typing import Callable
 
 import keras
 import numpy as np
+
+AUGMENT_STREAM = 1  # distinguishes the augmentation generators from other seeded streams
 
 from lib.datasets.splits import Split, StreamSplit
 
 
 class StreamBatches(keras.utils.PyDataset):
-    def __init__(self, split: StreamSplit, *, batch_size: int, num_classes: int, flat: bool, first_batch: int = 0):
+    def __init__(self, split: StreamSplit, *, batch_size: int, num_classes: int, flat: bool, first_batch: int = 0,
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None, seed: int = 0):
         super().__init__()
         self.split = split
+        self.augment, self.seed = augment, seed
         self.batch_size = batch_size
         self.first_batch = first_batch
         self._eye = np.eye(num_classes, dtype=np.float32)
@@ -30,6 +37,8 @@ class StreamBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         position = self.split.start + (self.first_batch + index) * self.batch_size
         x, labels = self.split.stream.examples(position, self.batch_size)
+        if self.augment is not None:
+            x = self.augment(x, np.random.default_rng([self.seed, AUGMENT_STREAM, self.first_batch + index]))
         return x.reshape(self._shape), self._eye[labels]
 
 
@@ -58,12 +67,18 @@ class ArrayStream:
 
 
 def fit_inputs(train: Split | StreamSplit, *, batch_size: int, steps_per_epoch: int | None, num_classes: int,
-               flat: bool, seed: int) -> dict:
-    """Keyword arguments for `model.fit` (x, y, batch_size, steps_per_epoch, shuffle)."""
+               flat: bool, seed: int, augment=None) -> dict:
+    """Keyword arguments for `model.fit` (x, y, batch_size, steps_per_epoch, shuffle).
+
+    With `augment`, arrays are streamed in epochs of ceil(N / batch_size) full batches
+    unless `steps_per_epoch` says otherwise.
+    """
+    if isinstance(train, Split) and augment is not None and steps_per_epoch is None:
+        steps_per_epoch = -(-len(train) // batch_size)
     if isinstance(train, Split) and steps_per_epoch is None:
         data = train.flat() if flat else train
         return dict(x=data.x, y=data.y, batch_size=batch_size, shuffle=True)
     if isinstance(train, Split):
         train = StreamSplit(ArrayStream(train, seed), 0, train.x.shape[1:])
-    batches = StreamBatches(train, batch_size=batch_size, num_classes=num_classes, flat=flat)
+    batches = StreamBatches(train, batch_size=batch_size, num_classes=num_classes, flat=flat, augment=augment, seed=seed)
     return dict(x=batches, steps_per_epoch=steps_per_epoch, shuffle=False)

@@ -31,3 +31,22 @@ class TensorBoardScalars:
     def close(self) -> None:
         for writer in self._writers.values():
             writer.close()
+
+
+class TaggedScalars:
+    """Scalars under tags of the caller's choosing, all in one TensorBoard run folder."""
+
+    def __init__(self, log_dir: str):
+        import tensorflow as tf
+
+        self._summary = tf.summary
+        self._writer = tf.summary.create_file_writer(log_dir)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        with self._writer.as_default(step=step):
+            for tag, value in values.items():
+                self._summary.scalar(tag, float(value))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -94,11 +94,11 @@ def train_statistics(x_train):
     return fit.mean(), fit.std()
 
 
-def check_keras_file_splits(data, raw, image_shape):
+def check_keras_file_splits(data, raw, image_shape, num_classes=10):
     n_train = len(raw["x_train"])
     cut = n_train - TINY_VALIDATION
     assert (len(data.train), len(data.validation), len(data.test)) == (cut, TINY_VALIDATION, len(raw["x_test"]))
-    assert data.num_classes == 10 and data.example_shape == image_shape
+    assert data.num_classes == num_classes and data.example_shape == image_shape
     mean, std = train_statistics(raw["x_train"])
     raw_x_train = raw["x_train"].reshape(n_train, *image_shape)
     raw_x_test = raw["x_test"].reshape(len(raw["x_test"]), *image_shape)
@@ -110,8 +110,8 @@ def check_keras_file_splits(data, raw, image_shape):
     assert abs(data.train.x.mean()) < STANDARDIZE_TOL * 10 and abs(data.train.x.std() - 1) < STANDARDIZE_TOL * 10
     for split, labels in [(data.train, raw["y_train"][:cut]), (data.validation, raw["y_train"][cut:]),
                           (data.test, raw["y_test"])]:
-        assert split.y.dtype == np.float32 and split.y.shape == (len(labels), 10)
-        np.testing.assert_array_equal(split.y, np.eye(10)[np.asarray(labels, dtype=int)])
+        assert split.y.dtype == np.float32 and split.y.shape == (len(labels), num_classes)
+        np.testing.assert_array_equal(split.y, np.eye(num_classes)[np.asarray(labels, dtype=int)])
     flat = data.train.flat()
     assert flat.x.shape == (cut, int(np.prod(image_shape)))
     np.testing.assert_array_equal(flat.x[1], data.train.x[1].reshape(-1))  # row-major flattening
@@ -124,6 +124,35 @@ def test_mnist_reads_the_keras_file(tmp_path):
     assert data.train.flat().x.shape[1] == 784
     # Validation pixels are far above the training ones, so train statistics put them well above 0.
     assert data.validation.x.min() > 1
+
+
+def write_cifar100(home, n_train=15, n_test=4):
+    """`train` and `test` pickles of the real CIFAR-100 python format: fine and coarse labels differ."""
+    rng = np.random.default_rng(3)
+    folder = home.joinpath("datasets", "cifar-100-python-target", "cifar-100-python")
+    folder.mkdir(parents=True)
+    raw = {}
+    for name, count in (("train", n_train), ("test", n_test)):
+        images = raw_images(rng, count, (32, 32, 3), 0, 256)
+        fine = (np.arange(count) * 7 + 3) % 100
+        batch = {b"data": np.stack([cifar_row(image) for image in images]), b"fine_labels": [int(v) for v in fine],
+                 b"coarse_labels": [int(v) % 20 for v in fine], b"filenames": [b"x.png"] * count}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        raw[f"x_{name}"], raw[f"y_{name}"] = images, fine
+    return raw
+
+
+def test_cifar100_reads_fine_labels_and_normalizes_per_channel(tmp_path):
+    raw = write_cifar100(tmp_path)
+    data = DATASETS.build("cifar100", tiny=True)
+    check_keras_file_splits(data, raw, (32, 32, 3), num_classes=100)
+    # The ConstNet code's normalization: fixed per-channel CIFAR constants, not the data's statistics.
+    channels = DATASETS.build("cifar100", validation_size=0, normalization="cifar_channels")
+    mean = np.array([125.3, 123.0, 113.9]) / 255
+    std = np.array([63.0, 62.1, 66.7]) / 255
+    np.testing.assert_allclose(channels.train.x, (raw["x_train"] / 255 - mean) / std, atol=1e-5)
+    assert len(channels.train) == 15 and len(channels.validation) == 0
 
 
 @pytest.mark.parametrize("layout", sorted(CIFAR_DIRS))
@@ -152,6 +181,7 @@ def test_cifar10_channel_order_and_pixel_layout(tmp_path):
 @pytest.mark.parametrize("name, expected", [
     ("mnist", ("datasets", "mnist.npz")),
     ("cifar10", ("datasets", "cifar-10-batches-py-target", "cifar-10-batches-py")),
+    ("cifar100", ("datasets", "cifar-100-python-target", "cifar-100-python")),
 ])
 def test_missing_keras_file_names_the_expected_path(tmp_path, name, expected):
     with pytest.raises(DatasetUnavailable) as error:
@@ -335,6 +365,7 @@ def test_fit_inputs_passes_arrays_or_cycles_them_as_a_stream():
 def test_every_registered_dataset_builds_at_tiny_size(tmp_path, name):
     write_mnist(tmp_path)
     write_cifar(tmp_path)
+    write_cifar100(tmp_path)
     data = DATASETS.build(name, tiny=True)
     assert isinstance(data, DatasetSplits) and data.name == name
     assert len(data.validation) > 0 and len(data.test) > 0

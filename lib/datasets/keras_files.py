@@ -1,13 +1,15 @@
-"""MNIST and CIFAR-10 from the files keras.datasets caches under ~/.keras/datasets.
+"""MNIST, CIFAR-10 and CIFAR-100 from the files keras.datasets caches under ~/.keras/datasets.
 
 The files are read here with the same format rules as keras.datasets (an .npz for MNIST,
 pickled batches for CIFAR-10) so that the reading code can be tested on tiny files written
 in the real format; when a file is absent, keras.datasets downloads it into that cache.
 With no network, or with INITLAB_OFFLINE=1, the error names the file and where to put it.
 
-Splits follow the paper (§2.2): the last 10,000 training examples are held out for
+Splits follow Glorot & Bengio (§2.2): the last 10,000 training examples are held out for
 validation and the test set is used only for the final evaluation. Preprocessing follows
-xavier_init: one scalar mean/std over the training pixels, labels one-hot.
+xavier_init: one scalar mean/std over the training pixels, labels one-hot. A study can ask
+for another split (`validation_size=0`: train on all 50,000) and for the ConstNet code's
+per-channel normalization with its fixed CIFAR constants (`normalization="cifar_channels"`).
 """
 
 import os
@@ -24,8 +26,15 @@ VALIDATION_SIZE = 10_000  # the paper holds out 10,000 training examples
 MNIST_EPOCHS = int(2.5e7 / 60_000)
 CIFAR10_EPOCHS = int(2.5e7 / 50_000)
 
+CIFAR100_EPOCHS = CIFAR10_EPOCHS
+# The ConstNet code's CIFAR normalization (reference/constnet.md §1, Data), per RGB channel.
+CIFAR_CHANNEL_MEAN = np.array([125.3, 123.0, 113.9], dtype=np.float32) / 255
+CIFAR_CHANNEL_STD = np.array([63.0, 62.1, 66.7], dtype=np.float32) / 255
+NORMALIZATIONS = ("scalar", "cifar_channels")
+
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 
 
 def keras_datasets_dir() -> str:
@@ -46,6 +55,14 @@ def cifar10_dir() -> str:
     base = keras_datasets_dir()
     candidates = [os.path.join(base, "cifar-10-batches-py-target", "cifar-10-batches-py"),
                   os.path.join(base, "cifar-10-batches-py")]
+    return next((c for c in candidates if os.path.isdir(c)), candidates[0])
+
+
+def cifar100_dir() -> str:
+    """The folder holding the CIFAR-100 `train` and `test` pickles."""
+    base = keras_datasets_dir()
+    candidates = [os.path.join(base, "cifar-100-python-target", "cifar-100-python"),
+                  os.path.join(base, "cifar-100-python")]
     return next((c for c in candidates if os.path.isdir(c)), candidates[0])
 
 
@@ -70,6 +87,12 @@ def read_cifar10_dir(folder: str):
     return (x_train, y_train), read_cifar_batch(os.path.join(folder, "test_batch"))
 
 
+def read_cifar100_dir(folder: str):
+    """CIFAR-100 with its 100 fine labels."""
+    return (read_cifar_batch(os.path.join(folder, "train"), "fine_labels"),
+            read_cifar_batch(os.path.join(folder, "test"), "fine_labels"))
+
+
 def _keras_datasets():
     import keras  # only when a download is needed: TensorFlow takes seconds to start
 
@@ -92,10 +115,18 @@ def _fetch(name: str, path: str, hint: str, download) -> None:
         raise DatasetUnavailable(f"{name}: keras.datasets did not leave {path}; {hint}")
 
 
-def _splits(name, train, test, num_classes, epochs, validation_size) -> DatasetSplits:
+def _normalize(normalization: str, train, *others) -> list[np.ndarray]:
+    if normalization == "scalar":
+        return standardize(train, *others)
+    if normalization == "cifar_channels":
+        return [(np.asarray(a, dtype=np.float32) / 255 - CIFAR_CHANNEL_MEAN) / CIFAR_CHANNEL_STD for a in (train, *others)]
+    raise ValueError(f"unknown normalization '{normalization}' (valid: {', '.join(NORMALIZATIONS)})")
+
+
+def _splits(name, train, test, num_classes, epochs, validation_size, normalization="scalar") -> DatasetSplits:
     (x_train, y_train), (x_test, y_test) = train, test
     cut = len(x_train) - validation_size
-    x_fit, x_val, x_test = standardize(x_train[:cut], x_train[cut:], x_test)
+    x_fit, x_val, x_test = _normalize(normalization, x_train[:cut], x_train[cut:], x_test)
     return DatasetSplits(
         name=name,
         train=Split(x_fit, one_hot(y_train[:cut], num_classes)),
@@ -116,7 +147,7 @@ def mnist(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplit
 
 
 @DATASETS.register("cifar10", tiny={"validation_size": 4})
-def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplits:
+def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
     folder = cifar10_dir()
     _fetch("cifar10", folder, f"extract {CIFAR10_URL} into {os.path.dirname(folder)}", lambda: _keras_datasets().cifar10.load_data())
@@ -125,4 +156,18 @@ def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSpl
     except FileNotFoundError as error:
         raise DatasetUnavailable(f"cifar10: {error.filename} is missing (a partly extracted archive?); "
                                  f"extract {CIFAR10_URL} into {os.path.dirname(folder)} again") from None
-    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS, validation_size)
+    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS, validation_size, normalization)
+
+
+@DATASETS.register("cifar100", tiny={"validation_size": 4})
+def cifar100(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
+    """CIFAR-100 32x32x3, 100 fine classes: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
+    folder = cifar100_dir()
+    _fetch("cifar100", folder, f"extract {CIFAR100_URL} into {os.path.dirname(folder)}",
+           lambda: _keras_datasets().cifar100.load_data(label_mode="fine"))
+    try:
+        train, test = read_cifar100_dir(folder)
+    except FileNotFoundError as error:
+        raise DatasetUnavailable(f"cifar100: {error.filename} is missing (a partly extracted archive?); "
+                                 f"extract {CIFAR100_URL} into {os.path.dirname(folder)} again") from None
+    return _splits("cifar100", train, test, 100, CIFAR100_EPOCHS, validation_size, normalization)

@@ -17,4 +17,4 @@ class Study:
 STUDIES = Registry("study")
 DEFAULT_STUDY = "glorot"
 
-from lib.studies import glorot  # noqa: E402,F401  (registers the study)
+from lib.studies import glorot, constnet  # noqa: E402,F401,I001  (register the studies, the default first)

@@ -121,6 +121,7 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=
     import keras
 
     from lib import distribute
+    from lib.pipeline import fit_inputs
     from lib.training import train_and_evaluate
 
     keras.utils.set_random_seed(config.seed)
@@ -129,9 +130,11 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=
     callbacks = list(extra_callbacks)
     if run_dir is not None and config.record_every > 0:
         callbacks.append(recorder(config, splits, run_dir.path))
-    results = train_and_evaluate(model, splits, run=run_dir, config_json=to_json(config), batch_size=config.batch_size,
-                                 epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, flat=True,
-                                 seed=config.seed, verbose=verbose, callbacks=callbacks)
+    inputs = fit_inputs(splits.train, batch_size=config.batch_size, steps_per_epoch=config.steps_per_epoch,
+                        num_classes=splits.num_classes, flat=True, seed=config.seed)
+    results = train_and_evaluate(model, inputs, validation=splits.validation.flat(), test=splits.test.flat(),
+                                 run=run_dir, config_json=to_json(config), epochs=config.epochs, verbose=verbose,
+                                 callbacks=callbacks)
     return model, results
 
 

@@ -1,0 +1,77 @@
+"""Weight and channel correlations (reference/constnet.md §3) against a brute-force corrcoef."""
+
+import numpy as np
+import pytest
+
+from lib import correlations
+
+
+def brute_force(rows: np.ndarray) -> float:
+    """The original's routine: corrcoef of the rows, NaN -> 1, mean of the strict lower triangle."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.corrcoef(rows.astype(np.float64))
+    r[np.isnan(r)] = 1.0
+    return float(r[np.tril_indices(len(rows), -1)].mean())
+
+
+@pytest.mark.parametrize("shape", [(7, 20), (40, 9), (3, 1000)])
+def test_mean_pair_correlation_matches_corrcoef(shape):
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=shape) + rng.normal(size=(1, shape[1]))  # a shared component: rho well above 0
+    assert correlations.mean_pair_correlation(rows) == pytest.approx(brute_force(rows), abs=1e-12)
+
+
+def test_constant_rows_count_as_one():
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(10, 30)).astype(np.float32)
+    rows[[2, 5]] = 0.0
+    rows[7] = 3.25
+    expected = brute_force(rows)
+    assert correlations.mean_pair_correlation(rows) == pytest.approx(expected, abs=1e-12)
+    assert expected > 0.3  # the 24 of 45 pairs touching a constant row count 1 each
+
+
+def test_identical_rows_give_exactly_one():
+    rows = np.tile(np.random.default_rng(3).normal(size=(1, 50)).astype(np.float32), (64, 1))
+    assert correlations.mean_pair_correlation(rows) == 1.0
+    assert correlations.negative_log(1.0) == 0.0
+    assert correlations.diversity([0.2, 1.0]) == -np.inf
+    assert correlations.mean_pair_correlation(np.zeros((5, 4))) == 1.0  # all-zero: all NaN -> 1
+
+
+def test_row_subsampling_is_bounded_and_seeded():
+    rows = np.random.default_rng(4).normal(size=(300, 5))
+    a = correlations.mean_pair_correlation(rows, max_rows=50, rng=np.random.default_rng(9))
+    b = correlations.mean_pair_correlation(rows, max_rows=50, rng=np.random.default_rng(9))
+    assert a == b
+    assert abs(a) < 0.1  # independent rows: the mean correlation of a random subset is near 0
+
+
+def test_weight_rows_follow_the_pytorch_layout():
+    """Keras (kh, kw, C_in, C_out) rows equal the original's rows of the (C_out, C_in, kh, kw) tensor, up to element order."""
+    kernel = np.random.default_rng(5).normal(size=(3, 3, 4, 6))
+    torch_layout = kernel.transpose(3, 2, 0, 1)
+    expected = {
+        "forward": torch_layout.reshape(6, -1),
+        "backward": torch_layout.transpose(1, 0, 2, 3).reshape(4, -1),
+        "kernels": torch_layout.reshape(24, 9),
+    }
+    for measure, rows in expected.items():
+        ours = correlations.weight_rows(kernel, measure)
+        assert ours.shape == rows.shape
+        assert np.allclose(np.sort(ours, axis=1), np.sort(rows, axis=1))
+        assert correlations.mean_pair_correlation(ours) == pytest.approx(brute_force(rows), abs=1e-12)
+    dense = np.random.default_rng(6).normal(size=(640, 10))
+    assert correlations.weight_rows(dense, "forward").shape == (10, 640)
+    assert correlations.weight_rows(dense, "backward").shape == (640, 10)
+
+
+def test_channel_rows_and_diversity_formula():
+    features = np.random.default_rng(7).normal(size=(4, 5, 5, 3))
+    rows = correlations.channel_rows(features)
+    assert rows.shape == (3, 100)
+    assert np.array_equal(rows[1], features[..., 1].ravel())
+    rhos = [0.5, -0.3]
+    assert correlations.diversity(rhos) == pytest.approx(np.log(np.sqrt(1 - 0.25)) + np.log(np.sqrt(1 - 0.09)))
+    assert correlations.diversity([*rhos, np.nan]) == correlations.diversity(rhos)  # a one-row layer adds nothing
+    assert np.isnan(correlations.mean_pair_correlation(np.ones((1, 9))))
