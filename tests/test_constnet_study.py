@@ -15,6 +15,7 @@ from lib.augment import pad_crop_flip
 from lib.cli import main, study_parser
 from lib.config import from_namespace
 from lib.h5store import read_epoch_table
+from lib.init_codes import GRID
 from lib.schedules import EpochStepDrops, drop_epochs, rate_at_epoch
 from lib.studies import STUDIES
 from lib.studies.constnet import ConstnetConfig, default_run_name, resolve
@@ -143,3 +144,32 @@ def test_dropout_or_random_init_breaks_the_symmetry(tmp_path, flags):
     after_training = {key: values[-1] for key, values in table.items() if key.startswith("forward/group")}
     assert max(after_training.values()) < 1.0  # every block and shortcut conv: filters no longer identical
     assert np.isfinite(table["diversity"][-1])
+
+
+def test_sweep_runs_the_seven_leakynet_inits_and_prints_one_table(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    argv = ["sweep", "--widen-factor", "1", "--epochs", "1", "--steps_per_epoch", "3", "--dataset", "digits",
+            "--probe_size", "16", "--output_dir", str(runs)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("best test accuracy per --init"):].splitlines()[1:9]
+    assert table[0].split()[:3] == ["init", "averaging_layers", "best_test_acc_percent"]
+    assert [line.split()[0] for line in table[1:]] == list(GRID)
+    assert [int(line.split()[1]) for line in table[1:]] == [0, 0, 1, 3, 5, 7, 13]
+    assert sorted(os.listdir(runs / "digits")) == sorted([f"lrnet_{init}" for init in GRID] + ["lrnet_sweep.csv"])
+    config = json.loads((runs / "digits" / f"lrnet_{GRID[5]}" / "config.json").read_text())
+    assert (config["layers"], config["lrelu"], config["lr"], config["batchnorm"], config["arch"]) == \
+        (16, 0.01, 0.03, True, "leakynet")
+    assert main(argv) == 2  # the runs exist: refused before anything runs
+
+
+def test_analyze_draws_the_correlation_curves_of_constnet_runs(tmp_path, capsys):
+    run = constnet_run(tmp_path, "--no-saves", "--varnet", epochs=1)
+    assert main(["analyze", str(run)]) == 0
+    assert sorted(os.listdir(run / "report")) == ["correlation_layers.png", "correlation_summary.csv",
+                                                  "correlations.png"]
+    glorot = tmp_path / "glorot_run"
+    glorot.mkdir()
+    (glorot / "config.json").write_text(json.dumps({"activation": "tanh", "init": "standard"}))
+    assert main(["analyze", str(run), str(glorot), "--out", str(tmp_path / "mixed")]) == 2
+    assert "one study" in capsys.readouterr().err and not (tmp_path / "mixed").exists()
