@@ -9,20 +9,27 @@ import keras
 
 
 class CorrelationMonitor(keras.callbacks.Callback):
-    def __init__(self, make_meter, *writers):
-        """make_meter(model) -> an object with measure(epoch) -> {name: value}; writers have append(epoch, row, logs)."""
+    def __init__(self, make_meter, *writers, start_epoch: int = 0):
+        """make_meter(model) -> an object with measure(epoch) -> {name: value}; writers have append(epoch, row, logs).
+
+        A run resumed after epoch N > 0 has rows 0..N already: nothing is measured at train begin.
+        """
         super().__init__()
-        self.make_meter, self.writers = make_meter, writers
+        self.make_meter, self.writers, self.start_epoch = make_meter, writers, start_epoch
         self.meter = None
 
     def on_train_begin(self, logs=None):
         self.meter = self.make_meter(self.model)
-        self._hand_off(0, {})
+        if self.start_epoch == 0:
+            self._hand_off(0, {})
 
     def on_epoch_end(self, epoch, logs=None):
         self._hand_off(epoch + 1, logs or {})
 
     def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
         for writer in self.writers:
             writer.close()
 

@@ -17,5 +17,8 @@ class EpochHistory(keras.callbacks.Callback):
             writer.append(epoch + 1, logs or {})
 
     def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
         for writer in self.writers:
             writer.close()

@@ -10,8 +10,10 @@ import keras
 
 
 class GradientActivationStore(keras.callbacks.Callback):
-    def __init__(self, writer, probe_x, probe_y, *, record_every: int = 1, weights_every_record: bool = False):
+    def __init__(self, writer, probe_x, probe_y, *, record_every: int = 1, weights_every_record: bool = False,
+                 start_epoch: int = 0):
         super().__init__()
+        self.start_epoch = start_epoch  # a resumed run has its earlier records already
         self.writer = writer
         self.probe_x, self.probe_y = probe_x, probe_y
         self.record_every = record_every
@@ -22,7 +24,8 @@ class GradientActivationStore(keras.callbacks.Callback):
         from lib.gradients import FeedforwardProbe
 
         self.probe = FeedforwardProbe(self.model)
-        self.record(0)
+        if self.start_epoch == 0:
+            self.record(0)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.record_every == 0:

@@ -5,14 +5,16 @@ anything is written.
 """
 
 import argparse
+import os
 import sys
 
 from lib.config import add_flags, from_namespace
-from lib.errors import UsageError
+from lib.errors import RunStopped, UsageError
 
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
             "analyze": "draw the paper's figures and a summary table from recorded run directories",
-            "sweep": "the seven LeakyNet runs of lrnet_experiment.sh (constnet flags override its defaults)"}
+            "sweep": "the seven LeakyNet runs of lrnet_experiment.sh (constnet flags override its defaults)",
+            "resume": "continue an interrupted run directory from its last completed epoch"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -92,13 +94,44 @@ def run_sweep(argv: list[str]) -> int:
     return sweep(argv)
 
 
+def run_resume(argv: list[str]) -> int:
+    """`resume RUN_DIR`: the run's own config.json, with --resume."""
+    parser = OneLineParser(prog="experiment.py resume", description=COMMANDS["resume"])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. model_history/shapeset/<name>")
+    args = parser.parse_args(argv)
+    import dataclasses
+
+    from lib.analysis import study_of
+    from lib.resume import read_run_config
+    from lib.studies import STUDIES
+
+    saved = read_run_config(args.run_dir)
+    study = STUDIES.entry(study_of(args.run_dir)).build
+    fields = {f.name for f in dataclasses.fields(study.config_class)}
+    unknown = sorted(set(saved) - fields)
+    if unknown:
+        raise UsageError(f"{args.run_dir}/config.json has fields this initlab does not know ({', '.join(unknown)}); "
+                         "it cannot be resumed")
+    config = dataclasses.replace(study.config_class(**saved), resume=True, overwrite=False)
+    if os.path.realpath(study_run_path(config)) != os.path.realpath(args.run_dir):
+        raise UsageError(f"{args.run_dir} was moved from {study_run_path(config)}; resume it there, or pass its flags "
+                         "with --resume --output_dir/--name pointing here")
+    return study.run(config, ["resume", *argv])
+
+
+def study_run_path(config) -> str:
+    from lib.studies import constnet, glorot
+
+    return (constnet.run_path if hasattr(config, "arch") else glorot.run_path)(config)
+
+
 def dispatch(argv: list[str]) -> int:
     from lib.studies import DEFAULT_STUDY, STUDIES
 
     if argv and not argv[0].startswith("-"):
         name, rest = argv[0], argv[1:]
         if name in COMMANDS:
-            return {"preview": run_preview, "analyze": run_analyze, "sweep": run_sweep}[name](rest)
+            return {"preview": run_preview, "analyze": run_analyze, "sweep": run_sweep, "resume": run_resume}[name](rest)
         if name not in STUDIES:
             raise UsageError(f"unknown study or command '{name}' (valid: {', '.join((*STUDIES.names(), *COMMANDS))})")
     else:
@@ -114,6 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return dispatch(argv)
-    except UsageError as error:
+    except (UsageError, RunStopped) as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -18,8 +18,8 @@ REFERENCE_LOG_TAGS = {"ce": ("Train/Loss", 1.0), "acc": ("Train/Prec@1", 100.0),
 
 
 class CorrelationTable:
-    def __init__(self, path: str, config_json: str):
-        self._table = EpochTableWriter(path, config_json=config_json, kind="correlations")
+    def __init__(self, path: str, config_json: str, *, resume: bool = False):
+        self._table = EpochTableWriter(path, config_json=config_json, kind="correlations", first_epoch=0, resume=resume)
 
     def append(self, epoch: int, row: dict, logs: dict) -> None:
         self._table.append(row)

@@ -1,12 +1,14 @@
 """The one h5 writer and reader of initlab (plain h5py; DESIGN.md, principle 10).
 
-Per-epoch tables (history.h5, correlations.h5) are one resizable 1-D dataset per key, as in
+Per-epoch tables (history.h5, correlations.h5) are one 1-D dataset per key, as in
 xavier_init's files (`loss`, `acc`, `val_loss`, `val_acc`); a key with slashes
-(`forward/conv1`) lives in groups. A row is complete only once the
-root attribute `epochs_complete` counts it: the writer extends every dataset, then bumps the
-counter and flushes, so a crash mid-row leaves a file whose reader ignores the partial row.
+(`forward/conv1`) lives in groups. The writer keeps the rows in memory and after every epoch
+writes the whole table to a temporary file that replaces the old one (a table is a few
+kilobytes), so a crash at any moment, even SIGKILL in the middle of a write, leaves the
+previous complete table: HDF5 files modified in place can be corrupted by a crash.
 """
 
+import json
 import os
 
 import h5py
@@ -15,41 +17,61 @@ import numpy as np
 from lib.errors import UsageError
 
 SCHEMA_VERSION = 1
-COMPLETE = "epochs_complete"
+COMPLETE = "epochs_complete"  # rows in the table (kept for readers of earlier initlab files)
+FIRST_EPOCH = "first_epoch"
+COLUMNS = "columns"
 
 
 class EpochTableWriter:
-    """Appends one row of named scalars per epoch to an h5 file."""
+    """Appends one row of named scalars per epoch to an h5 file.
 
-    def __init__(self, path: str, *, config_json: str = "{}", kind: str = "history"):
-        self._file = h5py.File(path, "w")
-        self._file.attrs["schema_version"] = SCHEMA_VERSION
-        self._file.attrs["kind"] = kind
-        self._file.attrs["config"] = config_json
-        self._file.attrs[COMPLETE] = 0
-        self._file.flush()
-        self._keys: list[str] = []
+    `first_epoch` is the epoch of row 0 (history: 1, after the first epoch; correlations: 0,
+    the initialization). With `resume`, an existing file is continued after its rows.
+    """
+
+    def __init__(self, path: str, *, config_json: str = "{}", kind: str = "history", first_epoch: int = 1,
+                 resume: bool = False):
+        self.path = path
+        self.attrs = {"schema_version": SCHEMA_VERSION, "kind": kind, "config": config_json, FIRST_EPOCH: first_epoch}
+        self.columns: dict[str, list[float]] = {}
+        self.rows = 0
+        if resume and os.path.exists(path):
+            with h5py.File(path, "r") as f:
+                self.attrs.update({key: f.attrs[key] for key in f.attrs if key not in (COMPLETE, COLUMNS)})
+                order = json.loads(f.attrs.get(COLUMNS, "[]"))
+            table = read_epoch_table(path)
+            self.columns = {key: list(table[key]) for key in [*order, *sorted(set(table) - set(order))]}
+            self.rows = len(next(iter(self.columns.values()), []))
+        else:
+            self._write()
 
     def append(self, row: dict[str, float]) -> None:
-        rows = int(self._file.attrs[COMPLETE])
-        for key, value in row.items():
-            if key not in self._file:
-                # A key first seen late is NaN for the earlier epochs.
-                self._file.create_dataset(key, data=np.full(rows, np.nan), maxshape=(None,), chunks=(256,))
-                self._keys.append(key)
-            dataset = self._file[key]
-            dataset.resize((rows + 1,))
-            dataset[rows] = float(value)
-        for key in self._keys:
-            if key not in row:
-                self._file[key].resize((rows + 1,))
-                self._file[key][rows] = np.nan
-        self._file.attrs[COMPLETE] = rows + 1
-        self._file.flush()
+        for key in row:
+            if key not in self.columns:
+                self.columns[key] = [np.nan] * self.rows  # a key first seen late is NaN for the earlier epochs
+        for key, values in self.columns.items():
+            values.append(float(row.get(key, np.nan)))
+        self.rows += 1
+        self._write()
+
+    def keep_rows(self, rows: int) -> None:
+        """Drop every row after the first `rows` (lib.resume: epochs beyond the checkpoint)."""
+        self.rows = min(self.rows, rows)
+        self.columns = {key: values[:self.rows] for key, values in self.columns.items()}
+        self._write()
+
+    def _write(self) -> None:
+        partial = self.path + ".partial"
+        with h5py.File(partial, "w") as f:
+            f.attrs.update(self.attrs)
+            f.attrs[COMPLETE] = self.rows
+            f.attrs[COLUMNS] = json.dumps(list(self.columns))  # the order rows were written in
+            for key, values in self.columns.items():
+                f.create_dataset(key, data=np.asarray(values, dtype=np.float64))
+        os.replace(partial, self.path)
 
     def close(self) -> None:
-        if self._file.id.valid:
-            self._file.close()
+        """Nothing stays open between epochs; kept so that every writer can be closed alike."""
 
 
 def read_epoch_table(path: str) -> dict[str, np.ndarray]:
@@ -59,11 +81,32 @@ def read_epoch_table(path: str) -> dict[str, np.ndarray]:
             if COMPLETE not in f.attrs:
                 raise UsageError(f"{path} is not an initlab epoch table (no '{COMPLETE}' attribute)")
             rows = int(f.attrs[COMPLETE])
-            keys = []
-            f.visititems(lambda name, node: keys.append(name) if isinstance(node, h5py.Dataset) else None)
-            return {key: np.asarray(f[key][:rows]) for key in keys}
+            return {key: np.asarray(f[key][:rows]) for key in _dataset_keys(f)}
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error}") from None
+
+
+def truncate_epoch_table(path: str, last_epoch: int) -> None:
+    """Keep only the rows of epochs <= last_epoch (none when last_epoch is 0: a run starting over)."""
+    with h5py.File(path, "r") as f:
+        first = int(f.attrs.get(FIRST_EPOCH, 1))
+        kind = f.attrs.get("kind", "history")
+    writer = EpochTableWriter(path, kind=kind, first_epoch=first, resume=True)
+    writer.keep_rows(0 if last_epoch == 0 else max(0, last_epoch - first + 1))
+
+
+def is_epoch_table(path: str) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return COMPLETE in f.attrs
+    except OSError:
+        return False
+
+
+def _dataset_keys(f) -> list[str]:
+    keys = []
+    f.visititems(lambda name, node: keys.append(name) if isinstance(node, h5py.Dataset) else None)
+    return keys
 
 
 
@@ -85,26 +128,41 @@ def record_file_name(epoch: int) -> str:
 
 
 class RecordWriter:
+    """Writes records; with `resume`, continues after the complete records already on disk."""
+
     def __init__(self, run_path: str, *, config_json: str = "{}", dtype: str = "float32",
-                 compression: str | None = None):
+                 compression: str | None = None, resume: bool = False):
         self.run_path = run_path
         self.config_json = config_json
         self.dtype = np.dtype(dtype)
         self.compression = compression
         self.epochs: dict[str, list[int]] = {kind: [] for kind in RECORD_KINDS}
         os.makedirs(os.path.join(run_path, RECORDS_FOLDER), exist_ok=True)
+        if resume:
+            for epoch in record_files(run_path):
+                with h5py.File(os.path.join(run_path, record_file_name(epoch)), "r") as f:
+                    for kind in f:
+                        self.epochs[kind].append(epoch)
+            for kind in RECORD_KINDS:  # the indexes may still link records that resuming removed
+                if os.path.exists(os.path.join(run_path, f"{kind}.h5")):
+                    self._write_index(kind)
 
     def write(self, epoch: int, groups: dict[str, dict[str, np.ndarray]]) -> int:
         """Write one record ({kind: {key: array}}); returns the bytes written to disk."""
         path = os.path.join(self.run_path, record_file_name(epoch))
         partial = path + ".partial"
-        with h5py.File(partial, "w") as f:
-            f.attrs["epoch"] = epoch
-            for kind, arrays in groups.items():
-                group = f.create_group(kind)
-                for key, array in arrays.items():
-                    group.create_dataset(key, data=np.asarray(array, dtype=self.dtype), compression=self.compression,
-                                         shuffle=self.compression is not None)
+        try:
+            with h5py.File(partial, "w") as f:
+                f.attrs["epoch"] = epoch
+                for kind, arrays in groups.items():
+                    group = f.create_group(kind)
+                    for key, array in arrays.items():
+                        group.create_dataset(key, data=np.asarray(array, dtype=self.dtype),
+                                             compression=self.compression, shuffle=self.compression is not None)
+        except BaseException:  # interrupted: the record is discarded, never half-linked
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise
         os.replace(partial, path)
         for kind in groups:
             self.epochs[kind].append(epoch)
@@ -121,6 +179,15 @@ class RecordWriter:
             for epoch in self.epochs[kind]:
                 f[f"epoch{epoch}"] = h5py.ExternalLink(record_file_name(epoch), f"/{kind}")
         os.replace(partial, path)
+
+
+def record_files(run_path: str) -> list[int]:
+    """Epochs of the complete record files in a run's records folder (not the .partial ones)."""
+    folder = os.path.join(run_path, RECORDS_FOLDER)
+    if not os.path.isdir(folder):
+        return []
+    names = [name for name in os.listdir(folder) if name.startswith("epoch") and name.endswith(".h5")]
+    return sorted(int(name[len("epoch"):-len(".h5")]) for name in names)
 
 
 def record_epochs(run_path: str, kind: str) -> list[int]:

@@ -5,28 +5,35 @@ logs (e.g. `learning_rate`) follow. Epochs are counted from 1 (epoch N = after N
 """
 
 import csv
+import io
 
+from lib import atomic
 from lib.h5store import EpochTableWriter
 
 HISTORY_KEYS = ("loss", "acc", "val_loss", "val_acc")
 
 
 class HistoryFiles:
-    def __init__(self, h5_path: str, csv_path: str, config_json: str):
-        self._table = EpochTableWriter(h5_path, config_json=config_json, kind="history")
+    """history.h5 and history.csv, both rewritten whole (atomically) after every epoch.
+
+    With `resume`, both continue after the rows already there (cut back by lib.resume).
+    """
+
+    def __init__(self, h5_path: str, csv_path: str, config_json: str, *, resume: bool = False):
+        self._table = EpochTableWriter(h5_path, config_json=config_json, kind="history", resume=resume)
         self._csv_path = csv_path
-        self._columns: list[str] | None = None
 
     def append(self, epoch: int, logs: dict) -> None:
         row = {key: float(logs[key]) for key in HISTORY_KEYS if key in logs}
         row.update({key: float(value) for key, value in sorted(logs.items()) if key not in row and _is_scalar(value)})
         self._table.append(row)
-        if self._columns is None:
-            self._columns = list(row)
-            with open(self._csv_path, "w", newline="") as f:
-                csv.writer(f).writerow(["epoch", *self._columns])
-        with open(self._csv_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, *(repr(row.get(key, float("nan"))) for key in self._columns)])
+        columns = self._table.columns
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["epoch", *columns])
+        for index in range(self._table.rows):
+            writer.writerow([index + 1, *(repr(values[index]) for values in columns.values())])
+        atomic.write_text(self._csv_path, text.getvalue())
 
     def close(self) -> None:
         self._table.close()

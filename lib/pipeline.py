@@ -4,9 +4,8 @@ Streams (Shapeset) become an infinite `keras.utils.PyDataset` whose batch i is a
 function of i: batch i holds stream positions start + i*batch .. start + (i+1)*batch. Keras
 keeps one iterator across epochs for infinite datasets, so `steps_per_epoch` slices the
 stream into epochs and a run resumed at batch k continues exactly where it stopped.
-Arrays go to `fit` as arrays (Keras shuffles them each epoch), unless `steps_per_epoch`
-asks for epochs that are not one pass or the batches are augmented; then they are cycled as
-a stream too. Augmentation draws from a generator seeded by (run seed, batch index).
+Arrays are cycled as a stream too, reshuffled on each pass by a seeded permutation.
+Augmentation draws from a generator seeded by (run seed, batch index).
 """
 
 from typing import Callable
@@ -66,18 +65,13 @@ class ArrayStream:
         return self.split.x[indices], self._labels[indices]
 
 
-def fit_inputs(train: Split | StreamSplit, *, batch_size: int, steps_per_epoch: int | None, num_classes: int,
+def fit_inputs(train: Split | StreamSplit, *, batch_size: int, steps_per_epoch: int, num_classes: int,
                flat: bool, seed: int, augment=None) -> dict:
-    """Keyword arguments for `model.fit` (x, y, batch_size, steps_per_epoch, shuffle).
+    """Keyword arguments for `model.fit` (x, steps_per_epoch, shuffle).
 
-    With `augment`, arrays are streamed in epochs of ceil(N / batch_size) full batches
-    unless `steps_per_epoch` says otherwise.
+    Arrays are streamed too (reshuffled with a seeded permutation on every pass), so that
+    batch i is the same whenever it is made and a resumed run continues where it stopped.
     """
-    if isinstance(train, Split) and augment is not None and steps_per_epoch is None:
-        steps_per_epoch = -(-len(train) // batch_size)
-    if isinstance(train, Split) and steps_per_epoch is None:
-        data = train.flat() if flat else train
-        return dict(x=data.x, y=data.y, batch_size=batch_size, shuffle=True)
     if isinstance(train, Split):
         train = StreamSplit(ArrayStream(train, seed), 0, train.x.shape[1:])
     batches = StreamBatches(train, batch_size=batch_size, num_classes=num_classes, flat=flat, augment=augment, seed=seed)

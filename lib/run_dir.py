@@ -54,6 +54,12 @@ class RunDirectory:
         run.set_status("running")
         return run
 
+    def append_argv(self, argv: list[str]) -> None:
+        """A resumed run: argv.txt gets the resuming command line under the original one."""
+        with open(self.file("argv.txt")) as f:
+            text = f.read()
+        atomic.write_text(self.file("argv.txt"), text + shlex.join(argv) + "\n")
+
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
@@ -65,3 +71,31 @@ class RunDirectory:
 
     def write_json(self, name: str, value) -> None:
         atomic.write_text(self.file(name), json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def check_run_path(path: str, *, overwrite: bool, resume: bool) -> None:
+    """Before any work: a new run needs a free path (or --overwrite), a resumed one a run directory."""
+    from lib.resume import read_run_config
+
+    if resume and overwrite:
+        raise UsageError("--resume continues a run and --overwrite replaces it; pass only one of them")
+    if resume:
+        read_run_config(path)
+    else:
+        check_available(path, overwrite)
+
+
+def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
+    """The run directory of `config` and the epochs already done: a new one, or a resumed one cut
+    back to its checkpoint (lib.resume)."""
+    from lib.config import to_json
+    from lib.resume import prepare_resume
+
+    command = ["experiment.py", *argv]
+    if not config.resume:
+        return RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config), argv=command), 0
+    start_epoch = prepare_resume(path, to_json(config))
+    run = RunDirectory(path)
+    run.append_argv(command)
+    run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)
+    return run, start_epoch

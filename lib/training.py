@@ -5,13 +5,21 @@ run does the same way: per-epoch history files, TensorBoard events, run status, 
 test-set evaluation written to results.json.
 """
 
+import contextlib
+import signal
 import sys
+import threading
 
 import keras
 
+from callbacks.divergence_guard import DivergenceGuard
+from callbacks.epoch_checkpoint import EpochCheckpoint
 from callbacks.epoch_history import EpochHistory
 from callbacks.epoch_test_evaluation import EpochTestEvaluation
+from lib.checkpoint import load_checkpoint
 from lib.datasets.splits import Split
+from lib.errors import RunDiverged, RunInterrupted, RunStopped
+from lib.h5store import read_epoch_table
 from lib.history import HistoryFiles
 from lib.run_dir import RunDirectory
 from lib.tensorboard_scalars import TensorBoardScalars
@@ -25,39 +33,60 @@ def progress_verbosity() -> int:
 
 
 def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, test: Split | None,
-                       run: RunDirectory | None, config_json: str, epochs: int, validation_is_test: bool = False,
-                       callbacks: list | None = None, verbose: int | None = None) -> dict:
+                       run: RunDirectory | None, config_json: str, epochs: int, start_epoch: int = 0,
+                       validation_is_test: bool = False, callbacks: list | None = None,
+                       verbose: int | None = None) -> dict:
     """Fit on `inputs` (from lib.pipeline.fit_inputs), then return the results dict (also written to the run).
 
-    With a `test` split and a run directory, the test split is also evaluated after every
-    epoch (history keys `test_loss`, `test_acc`) for the paper's test-error curves (Glorot
-    Figs. 11, 12). Studies that validate on the test set itself, as the ConstNet code does,
-    pass it as `validation` with `validation_is_test`: results then name it `test`.
+    With a run directory: the run is checkpointed after every epoch; `start_epoch` > 0 continues
+    from that checkpoint (weights, optimizer, random-generator states) and from the same
+    position of the training stream. A NaN/Inf loss or weights stop the run as `diverged`
+    (RunDiverged); SIGINT/SIGTERM as `interrupted` (RunInterrupted); either way every file
+    keeps its complete epochs. With a `test` split the test set is also evaluated after every
+    epoch (history keys `test_loss`, `test_acc`) for Glorot Figs. 11-12. Studies that
+    validate on the test set itself, as the ConstNet code does, pass it as `validation` with
+    `validation_is_test`: results then name it `test`.
     """
-    callbacks = list(callbacks or [])
+    steps = inputs["steps_per_epoch"]
+    guard = DivergenceGuard(steps)
+    callbacks = [guard, *(callbacks or [])]
+    checkpoint = None
     if run is not None:
         if test is not None:
-            callbacks.insert(0, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
-        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json),
-                                      TensorBoardScalars(run.file("tb"))))
+            callbacks.insert(1, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
+        resume = start_epoch > 0
+        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
+                                                   resume=resume), TensorBoardScalars(run.file("tb"))))
+        checkpoint = EpochCheckpoint(run.path)
+        callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
+        if resume:
+            load_checkpoint(run.path, model)
+            inputs["x"].first_batch = start_epoch * steps
     verbose = progress_verbosity() if verbose is None else verbose
+
+    def completed_epochs() -> int:
+        return checkpoint.last_epoch or start_epoch if checkpoint is not None else start_epoch
+
     try:
-        history = model.fit(**inputs, epochs=epochs, validation_data=(validation.x, validation.y),
-                            validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
-        scores = None if test is None else model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE,
-                                                          return_dict=True, verbose=0)
-    except KeyboardInterrupt:
+        with interruptible():
+            history = model.fit(**inputs, epochs=epochs, initial_epoch=start_epoch,
+                                validation_data=(validation.x, validation.y),
+                                validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
+            if guard.reason is not None:
+                raise RunDiverged(f"diverged: {guard.reason}")
+            scores = None if test is None else model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE,
+                                                              return_dict=True, verbose=0)
+    except BaseException as error:
+        _close(callbacks)
         if run is not None:
-            run.set_status("interrupted", reason="KeyboardInterrupt")
-        raise
-    except Exception as error:
-        if run is not None:
-            run.set_status("failed", reason=f"{type(error).__name__}: {error}".splitlines()[0])
+            state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
+            reason = str(error) if isinstance(error, RunStopped) else f"{type(error).__name__}: {error}"
+            run.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=completed_epochs())
         raise
     label = "test" if validation_is_test else "val"
     results = {"epochs": epochs,
                f"final_{label}_acc": float(history.history["val_acc"][-1]),
-               f"best_{label}_acc": float(max(history.history["val_acc"])),
+               f"best_{label}_acc": _best(run, history.history["val_acc"]),
                f"final_{label}_loss": float(history.history["val_loss"][-1])}
     if scores is not None:
         results.update(test_loss=float(scores["loss"]), test_acc=float(scores["acc"]),
@@ -66,3 +95,43 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
         run.write_json("results.json", results)
         run.set_status("done", last_epoch=epochs)
     return results
+
+
+def _best(run: RunDirectory | None, val_acc: list) -> float:
+    """The best validation accuracy of the whole run (a resumed run's history holds the earlier epochs)."""
+    if run is not None:
+        return float(max(read_epoch_table(run.file("history.h5"))["val_acc"]))
+    return float(max(val_acc))
+
+
+def _close(callbacks: list) -> None:
+    """Close the writers of a run that stops early, so every file is flushed and closed."""
+    for callback in callbacks:
+        close = getattr(callback, "close", None)
+        if close is not None:
+            close()
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGINT and SIGTERM end training with RunInterrupted (exit code 130 / 143) instead of killing it.
+
+    Python raises KeyboardInterrupt for SIGINT; SIGTERM would end the process at once without
+    this handler. Either way files stay consistent: every writer is crash-safe, and the
+    runner closes them on the way out.
+    """
+    def on_sigterm(signal_number, frame):
+        raise RunInterrupted(signal.SIGTERM, "interrupted by SIGTERM; continue with --resume")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise RunInterrupted(signal.SIGINT, "interrupted by SIGINT; continue with --resume") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -26,7 +26,7 @@ def test_shapeset_run_writes_the_run_directory(tmp_path):
     argv = ["--xavier", "--units", "32", "--epochs", "2", "--steps_per_epoch", "30", "--output_dir", str(runs)]
     assert main(argv) == 0
     run = runs / "shapeset" / "tanh-xavier-four_layers"
-    assert sorted(os.listdir(run)) == ["activations.h5", "argv.txt", "backprop_gradients.h5", "config.json",
+    assert sorted(os.listdir(run)) == ["activations.h5", "argv.txt", "backprop_gradients.h5", "checkpoints", "config.json",
                                        "gradients.h5", "history.csv", "history.h5", "preactivations.h5", "records",
                                        "results.json", "status.json", "tb", "weights.h5"]
     assert sorted(os.listdir(run / "records")) == ["epoch0.h5", "epoch1.h5", "epoch2.h5"]

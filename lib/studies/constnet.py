@@ -60,6 +60,7 @@ class ConstnetConfig:
     correlation_rows: int = option(5000, "rows per weight matrix in the correlations (a random subset above it)",
                                    parse=positive_int, metavar="N")
     overwrite: bool = option(False, "replace an existing run directory of the same name")
+    resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
     output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
@@ -141,8 +142,9 @@ def build_model(config: ConstnetConfig, input_shape, num_classes: int, steps: in
     return model
 
 
-def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, verbose=None, extra_callbacks=()):
-    """Build (inside `strategy`'s scope), train with per-epoch correlations, evaluate; returns (model, results)."""
+def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_epoch=0, verbose=None, extra_callbacks=()):
+    """Build (inside `strategy`'s scope), train with per-epoch correlations (from `start_epoch`'s
+    checkpoint), evaluate; returns (model, results)."""
     import keras
 
     from lib import distribute
@@ -157,52 +159,57 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, verbose=
         model = build_model(config, test.x.shape[1:], num_classes, steps, synchronized_bn=strategy is not None)
     callbacks = list(extra_callbacks)
     if run_dir is not None:
-        callbacks += run_callbacks(config, test, run_dir)
+        callbacks += run_callbacks(config, test, run_dir, start_epoch)
     inputs = fit_inputs(train_split, batch_size=config.batch_size, steps_per_epoch=steps, num_classes=num_classes,
                         flat=False, seed=config.seed, augment=None if config.no_augment else pad_crop_flip)
     results = train_and_evaluate(model, inputs, validation=test, test=None, run=run_dir, config_json=to_json(config),
-                                 epochs=config.epochs, validation_is_test=True, callbacks=callbacks, verbose=verbose)
+                                 epochs=config.epochs, start_epoch=start_epoch, validation_is_test=True,
+                                 callbacks=callbacks, verbose=verbose)
     return model, results
 
 
-def run_callbacks(config: ConstnetConfig, test, run_dir) -> list:
-    """Correlations at init and after every epoch; weight checkpoints unless --no-saves."""
+def run_callbacks(config: ConstnetConfig, test, run_dir, start_epoch: int = 0) -> list:
+    """Correlations at init and after every epoch; Keras weight files (last, best) unless --no-saves."""
     import keras
 
     from callbacks.correlation_monitor import CorrelationMonitor
     from lib.correlation_log import CorrelationScalars, CorrelationTable
     from lib.correlation_meter import CorrelationMeter
+    from lib.h5store import read_epoch_table
 
     probe = test.x[:config.probe_size]
+    table = CorrelationTable(run_dir.file("correlations.h5"), to_json(config), resume=start_epoch > 0)
     callbacks = [CorrelationMonitor(
         lambda model: CorrelationMeter(model, probe, max_rows=config.correlation_rows, seed=config.seed),
-        CorrelationTable(run_dir.file("correlations.h5"), to_json(config)), CorrelationScalars(run_dir.file("tb")))]
+        table, CorrelationScalars(run_dir.file("tb")), start_epoch=start_epoch)]
     if not config.no_saves:
+        best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else None
         os.makedirs(run_dir.file("checkpoints"), exist_ok=True)
         callbacks += [keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/last.weights.h5"), save_weights_only=True),
                       keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/best.weights.h5"), save_weights_only=True,
-                                                      monitor="val_acc", mode="max", save_best_only=True)]
+                                                      monitor="val_acc", mode="max", save_best_only=True,
+                                                      initial_value_threshold=best_so_far)]
     return callbacks
 
 
 def run(config: ConstnetConfig, argv: list[str]) -> int:
     from lib import distribute
     from lib.determinism import enable_deterministic_ops
-    from lib.run_dir import RunDirectory, check_available
+    from lib.run_dir import check_run_path, open_run
 
     config = resolve(config)
     path = run_path(config)
-    check_available(path, config.overwrite)
+    check_run_path(path, overwrite=config.overwrite, resume=config.resume)
     if config.deterministic:
         enable_deterministic_ops()
     strategy = distribute.strategy_for_gpu_ids(gpu_ids(config.device))
     data = load_data(config)
-    run_dir = RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config),
-                                  argv=["experiment.py", *argv])
+    run_dir, start_epoch = open_run(path, config, argv)
     kind = "ConstNet" if config.arch == "constnet" else f"LeakyNet --init {config.init} alpha {config.lrelu}"
     print(f"constnet: {kind} WRN-{config.layers}-{config.widen_factor}, {config.dataset}, batch {config.batch_size}, "
-          f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps -> {path}", flush=True)
-    _, results = train(config, data, strategy=strategy, run_dir=run_dir)
+          f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps -> {path}"
+          + (f", resumed after epoch {start_epoch}" if start_epoch else ""), flush=True)
+    _, results = train(config, data, strategy=strategy, run_dir=run_dir, start_epoch=start_epoch)
     print(f"best test accuracy {100 * results['best_test_acc']:.2f}%, final {100 * results['final_test_acc']:.2f}%",
           flush=True)
     return 0

@@ -6,6 +6,7 @@ original meaning (4 hidden layers); `--hidden_layers N` states the paper's count
 """
 
 import dataclasses
+import math
 import os
 
 from lib.config import non_negative_int, option, positive_float, positive_int, run_name, to_json
@@ -38,8 +39,8 @@ class GlorotConfig:
                                     parse=positive_int)
     epochs: int | None = option(None, "epochs (default: the dataset's 2.5e7-example budget: shapeset 125, mnist 416, cifar10 500)",
                                 parse=positive_int)
-    steps_per_epoch: int | None = option(None, "updates per epoch (default: shapeset 20000, else one pass over the data)",
-                                         parse=positive_int)
+    steps_per_epoch: int | None = option(None, "updates per epoch (default: shapeset 20000, else one pass over the data, "
+                                         "ceil(examples / batch))", parse=positive_int)
     steps_per_execution: int = option(1, "training steps per compiled call (faster small batches; 1 under --num_gpus > 1)",
                                       parse=positive_int)
     record_every: int = option(1, "record activations and gradients on the probe set at init and every N epochs (0: off)",
@@ -57,6 +58,7 @@ class GlorotConfig:
     name: str | None = option(None, "run directory name (default: <activation>-<xavier|random>-<four|five>_layers)",
                               parse=run_name)
     overwrite: bool = option(False, "replace an existing run directory of the same name")
+    resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
     output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
@@ -73,13 +75,17 @@ def resolve(config: GlorotConfig) -> GlorotConfig:
 
 
 def with_data_defaults(config: GlorotConfig, splits) -> GlorotConfig:
+    """Epochs, steps and batch size from the dataset (an array epoch: one pass, the debug cut applied)."""
     streamed = splits.default_steps_per_epoch is not None
     epochs = config.epochs or (DEBUG_EPOCHS if config.debug else splits.default_epochs)
+    batch_size = config.batch_size or splits.default_batch_size
     steps = config.steps_per_epoch
     if steps is None and streamed:
         steps = DEBUG_STEPS if config.debug else splits.default_steps_per_epoch
-    return dataclasses.replace(config, epochs=epochs, steps_per_epoch=steps,
-                               batch_size=config.batch_size or splits.default_batch_size)
+    elif steps is None:
+        examples = min(len(splits.train), DEBUG_EXAMPLES) if config.debug else len(splits.train)
+        steps = math.ceil(examples / batch_size)
+    return dataclasses.replace(config, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size)
 
 
 def default_run_name(config: GlorotConfig) -> str:
@@ -111,13 +117,13 @@ def load_data(config: GlorotConfig):
     """The dataset's splits and the config with the dataset's defaults filled in (debug truncation applied)."""
     splits = DATASETS.build(config.dataset, seed=config.seed)
     config = with_data_defaults(config, splits)
-    if config.debug and config.steps_per_epoch is None:
+    if config.debug and splits.default_steps_per_epoch is None:
         splits = dataclasses.replace(splits, train=splits.train.head(DEBUG_EXAMPLES))
     return config, splits
 
 
-def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=None, extra_callbacks=()):
-    """Build the model (inside `strategy`'s scope), train and evaluate it; returns (model, results)."""
+def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_epoch=0, verbose=None, extra_callbacks=()):
+    """Build the model (inside `strategy`'s scope), train (from `start_epoch`'s checkpoint) and evaluate; returns (model, results)."""
     import keras
 
     from lib import distribute
@@ -129,46 +135,48 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, verbose=
         model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
     callbacks = list(extra_callbacks)
     if run_dir is not None and config.record_every > 0:
-        callbacks.append(recorder(config, splits, run_dir.path))
+        callbacks.append(recorder(config, splits, run_dir.path, start_epoch=start_epoch))
     inputs = fit_inputs(splits.train, batch_size=config.batch_size, steps_per_epoch=config.steps_per_epoch,
                         num_classes=splits.num_classes, flat=True, seed=config.seed)
     results = train_and_evaluate(model, inputs, validation=splits.validation.flat(), test=splits.test.flat(),
-                                 run=run_dir, config_json=to_json(config), epochs=config.epochs, verbose=verbose,
-                                 callbacks=callbacks)
+                                 run=run_dir, config_json=to_json(config), epochs=config.epochs,
+                                 start_epoch=start_epoch, verbose=verbose, callbacks=callbacks)
     return model, results
 
 
-def recorder(config: GlorotConfig, splits, run_path: str):
+def recorder(config: GlorotConfig, splits, run_path: str, start_epoch: int = 0):
     """The GradientActivationStore of a run: probe = the first `probe_size` validation examples."""
     from callbacks.gradient_activation_store import GradientActivationStore
     from lib.h5store import RecordWriter
 
     probe = splits.validation.flat().head(config.probe_size)
     writer = RecordWriter(run_path, config_json=to_json(config), dtype=config.record_dtype,
-                          compression=None if config.record_compression == "none" else config.record_compression)
+                          compression=None if config.record_compression == "none" else config.record_compression,
+                          resume=start_epoch > 0)
     return GradientActivationStore(writer, probe.x, probe.y, record_every=config.record_every,
-                                   weights_every_record=config.record_weights == "all")
+                                   weights_every_record=config.record_weights == "all", start_epoch=start_epoch)
 
 
 def run(config: GlorotConfig, argv: list[str]) -> int:
     from lib import distribute
-    from lib.run_dir import RunDirectory, check_available
+    from lib.run_dir import check_run_path, open_run
 
     config = resolve(config)
     path = run_path(config)
-    if not config.debug:
-        check_available(path, config.overwrite)
     if config.num_gpus > 1 and config.steps_per_execution > 1:
         raise UsageError("--steps_per_execution > 1 does not work under MirroredStrategy (Keras 3.15); drop it with --num_gpus > 1")
+    if config.debug and config.resume:
+        raise UsageError("--debug runs save nothing, so there is nothing to --resume")
+    if not config.debug:
+        check_run_path(path, overwrite=config.overwrite, resume=config.resume)
     strategy = distribute.strategy_for_gpus(config.num_gpus)
     config, splits = load_data(config)
-    run_dir = None if config.debug else RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config),
-                                                            argv=["experiment.py", *argv])
+    run_dir, start_epoch = (None, 0) if config.debug else open_run(path, config, argv)
     print(f"glorot: {config.activation}, {config.hidden_layers} hidden x {config.units}, init {config.init}, "
-          f"{config.dataset}, batch {config.batch_size}, {config.epochs} epochs"
-          + (f" of {config.steps_per_epoch} steps" if config.steps_per_epoch else "")
-          + (f" -> {path}" if run_dir else " (debug: nothing saved)"), flush=True)
-    _, results = train(config, splits, strategy=strategy, run_dir=run_dir)
+          f"{config.dataset}, batch {config.batch_size}, {config.epochs} epochs of {config.steps_per_epoch} steps"
+          + (f" -> {path}" if run_dir else " (debug: nothing saved)")
+          + (f", resumed after epoch {start_epoch}" if start_epoch else ""), flush=True)
+    _, results = train(config, splits, strategy=strategy, run_dir=run_dir, start_epoch=start_epoch)
     print(f"test error {results['test_error_percent']:.2f}% (test loss {results['test_loss']:.4f})", flush=True)
     return 0
 
