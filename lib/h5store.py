@@ -40,7 +40,7 @@ class EpochTableWriter:
                 self.attrs.update({key: f.attrs[key] for key in f.attrs if key not in (COMPLETE, COLUMNS)})
                 order = json.loads(f.attrs.get(COLUMNS, "[]"))
             table = read_epoch_table(path)
-            self.columns = {key: list(table[key]) for key in [*order, *sorted(set(table) - set(order))]}
+            self.columns = {key: [float(v) for v in table[key]] for key in [*order, *sorted(set(table) - set(order))]}
             self.rows = len(next(iter(self.columns.values()), []))
         else:
             self._write()

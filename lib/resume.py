@@ -62,22 +62,21 @@ def _status(run_path: str) -> dict:
 
 
 def _cut_back(run_path: str, epoch: int) -> None:
+    """Remove what a crash left half-written, then every epoch after `epoch` (all of them for 0)."""
+    records = os.path.join(run_path, RECORDS_FOLDER)
+    for folder in (run_path, records):
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name.endswith(".partial") or name.startswith(atomic.TEMPORARY_PREFIX):
+                os.remove(os.path.join(folder, name))
     for name in os.listdir(run_path):
         path = os.path.join(run_path, name)
-        if name.endswith(".partial") or name.startswith(atomic.TEMPORARY_PREFIX):
-            os.remove(path)
-        elif name.endswith(".h5") and is_epoch_table(path):
+        if name.endswith(".h5") and is_epoch_table(path):
             truncate_epoch_table(path, epoch)
         elif name.endswith(".csv"):
             _truncate_csv(path, epoch)
-    records = os.path.join(run_path, RECORDS_FOLDER)
-    if os.path.isdir(records):
-        for name in os.listdir(records):
-            if name.endswith(".partial"):
-                os.remove(os.path.join(records, name))
-        for record_epoch in record_files(run_path):
-            if epoch == 0 or record_epoch > epoch:
-                os.remove(os.path.join(run_path, record_file_name(record_epoch)))
+    for record_epoch in record_files(run_path):
+        if epoch == 0 or record_epoch > epoch:
+            os.remove(os.path.join(run_path, record_file_name(record_epoch)))
 
 
 def _truncate_csv(path: str, epoch: int) -> None:

@@ -83,13 +83,17 @@ BAD_INPUTS = [
     (["constnet", "-d", "0:1", "--layers", "7", "--widen-factor", "1", "--dataset", "digits"], "GPU(s) are visible"),
     (["sweep", "--init", "1_1111_1111_1111"], "sets --init"), (["sweep", "-a", "constnet"], "sets -a"),
     (["sweep", "--layers", "7"], "depth 7 needs 4"),
+    # resuming (cases that need an existing run directory are in tests/test_resume.py)
+    (["--resume", "--name", "nothere"], "nothing to resume"), (["constnet", "--resume"], "nothing to resume"),
+    (["--resume", "--overwrite"], "pass only one"), (["--resume", "--debug"], "nothing to --resume"),
+    (["resume"], "required: RUN_DIR"), (["resume", "nowhere"], "nothing to resume"),
 ]
 
 
 @pytest.mark.parametrize("argv,hint", BAD_INPUTS, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_is_one_line_and_writes_nothing(argv, hint, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = main([*argv, "--output_dir", str(tmp_path / "runs")] if argv[0] != "preview" else argv)
+    code = main(argv if argv[0] in ("preview", "resume") else [*argv, "--output_dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code != 0
     assert err.count("\n") == 1 and err.startswith("error: "), err
