@@ -142,6 +142,15 @@ def test_unwritable_output_dir(tmp_path, capsys):
         locked.chmod(0o700)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_output_dir_that_cannot_be_created_even_by_root(capsys):
+    """/proc refuses new folders to everyone: the unwritable case that also runs as root (as CI does)."""
+    code = main(["--dataset", "digits", "--units", "8", "--epochs", "1", "--output_dir", "/proc/initlab-runs"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot create run directory" in err, err
+    assert not os.path.exists("/proc/initlab-runs")
+
+
 def test_num_gpus_zero_hides_gpus_before_tensorflow_starts(monkeypatch):
     from lib import environment
 
