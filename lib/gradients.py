@@ -1,7 +1,9 @@
 """Activations and gradients of a feedforward model on a probe batch, in one forward/backward pass.
 
-Backend-specific (DESIGN.md, principle 6): this is the TensorFlow implementation, a
-GradientTape over a multi-output probe model that shares the trained model's layers.
+Backend-specific (DESIGN.md, principle 6): `FeedforwardProbe(model)` returns the
+implementation of the running Keras backend, lib.gradients_tensorflow (a GradientTape over a
+multi-output probe model) or lib.gradients_jax (`stateless_call` + `jax.grad` with zero "tap"
+inputs added to the pre-activations). Both return the same ProbeRecord.
 
 For hidden layer i (Dense `dense_i` -> Activation `act_i`), with s = pre-activation,
 z = activation, C_n the cross-entropy of example n and L = mean_n C_n over the probe batch:
@@ -48,40 +50,17 @@ def dense_layer_names(model) -> list[str]:
     return sorted(names, key=lambda name: int(name.split("_")[1]))
 
 
-class FeedforwardProbe:
-    """Builds the probe model once; `capture(x, y)` runs the single pass on the current weights."""
+def FeedforwardProbe(model):  # noqa: N802 (a factory standing in for the backend's class)
+    """The probe of `model` for the running Keras backend; `capture(x, y)` gives a ProbeRecord."""
+    import keras
 
-    def __init__(self, model):
-        import keras
-        import tensorflow as tf
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from lib.gradients_tensorflow import TensorFlowFeedforwardProbe
 
-        self.layers = dense_layer_names(model)
-        self._dense = [model.get_layer(name) for name in self.layers]
-        activations = [model.get_layer(f"act_{i}").output for i in range(1, len(self.layers))] + [model.output]
-        self._probe = keras.Model(model.inputs, [layer.output for layer in self._dense] + activations)
-        self._capture = tf.function(self._pass, reduce_retracing=True)
+        return TensorFlowFeedforwardProbe(model)
+    if backend == "jax":
+        from lib.gradients_jax import JaxFeedforwardProbe
 
-    def _pass(self, x, y):
-        import keras
-        import tensorflow as tf
-
-        count = len(self.layers)
-        with tf.GradientTape() as tape:
-            outputs = self._probe(x, training=False)
-            preactivations, activations = outputs[:count], outputs[count:]
-            mean_loss = tf.reduce_mean(keras.losses.categorical_crossentropy(y, activations[-1]))
-        variables = [layer.kernel for layer in self._dense] + [layer.bias for layer in self._dense]
-        gradients = tape.gradient(mean_loss, variables + list(preactivations))
-        examples = tf.cast(tf.shape(x)[0], mean_loss.dtype)
-        backprop = [g * examples for g in gradients[2 * count:]]
-        return preactivations, activations, backprop, gradients[:count], gradients[count:2 * count]
-
-    def capture(self, x: np.ndarray, y: np.ndarray) -> ProbeRecord:
-        s, z, backprop, kernel_grads, bias_grads = self._capture(x, y)
-
-        def named(tensors):
-            return {name: np.asarray(t) for name, t in zip(self.layers, tensors)}
-
-        return ProbeRecord(self.layers, named(s), named(z), named(backprop), named(kernel_grads), named(bias_grads),
-                           {layer.name: np.asarray(layer.kernel) for layer in self._dense},
-                           {layer.name: np.asarray(layer.bias) for layer in self._dense})
+        return JaxFeedforwardProbe(model)
+    raise NotImplementedError(f"activation/gradient recording is implemented for tensorflow and jax, not {backend}")

@@ -1,52 +1,60 @@
-"""Per-epoch scalars for TensorBoard, in the layout of Keras' TensorBoard callback.
+"""Per-epoch scalars for TensorBoard, written without any ML framework.
 
-`tb/train/` and `tb/validation/` runs with tags `epoch_<metric>` (`val_` stripped), one point
-per completed epoch. Written from the epoch-end hook only: Keras' own TensorBoard callback
-also hooks every batch, which costs measurable time at the paper's batch size of 10.
-This is TensorFlow-specific (tf.summary); it is the module to swap on another backend.
+`TensorBoardScalars` keeps the layout of Keras' TensorBoard callback: `tb/train/` and
+`tb/validation/` runs with tags `epoch_<metric>` (`val_` stripped), one point per completed
+epoch, written from the epoch-end hook only (Keras' own callback also hooks every batch, which
+costs measurable time at the paper's batch size of 10). `TaggedScalars` writes tags of the
+caller's choosing into one run folder. Both use TensorBoard's own NumPy-only writer
+(`tensorboard.summary.Writer`), which records the same tensor summaries as `tf.summary.scalar`,
+so runs on the JAX backend need no TensorFlow.
 """
 
 import os
 
+import numpy as np
 
-class TensorBoardScalars:
-    def __init__(self, log_dir: str):
-        import tensorflow as tf
 
-        self._summary = tf.summary
-        self._writers = {run: tf.summary.create_file_writer(os.path.join(log_dir, run)) for run in ("train", "validation")}
+def _writer(log_dir: str):
+    from tensorboard.summary import Writer
 
-    def append(self, epoch: int, logs: dict) -> None:
-        for key, value in logs.items():
-            run, name = ("validation", key[len("val_"):]) if key.startswith("val_") else ("train", key)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                continue
-            with self._writers[run].as_default(step=epoch):
-                self._summary.scalar(f"epoch_{name}", value)
-        for writer in self._writers.values():
-            writer.flush()
-
-    def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
+    os.makedirs(log_dir, exist_ok=True)
+    return Writer(log_dir)
 
 
 class TaggedScalars:
     """Scalars under tags of the caller's choosing, all in one TensorBoard run folder."""
 
     def __init__(self, log_dir: str):
-        import tensorflow as tf
-
-        self._summary = tf.summary
-        self._writer = tf.summary.create_file_writer(log_dir)
+        self._writer = _writer(log_dir)
+        self._open = True
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        with self._writer.as_default(step=step):
-            for tag, value in values.items():
-                self._summary.scalar(tag, float(value))
+        for tag, value in values.items():
+            self._writer.add_scalar(tag, np.float32(value), step=step)
         self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        """Idempotent: a run stopped early closes its writers again on the way out."""
+        if self._open:
+            self._writer.close()
+            self._open = False
+
+
+class TensorBoardScalars:
+    def __init__(self, log_dir: str):
+        self._runs = {run: TaggedScalars(os.path.join(log_dir, run)) for run in ("train", "validation")}
+
+    def append(self, epoch: int, logs: dict) -> None:
+        values = {"train": {}, "validation": {}}
+        for key, value in logs.items():
+            run, name = ("validation", key[len("val_"):]) if key.startswith("val_") else ("train", key)
+            try:
+                values[run][f"epoch_{name}"] = float(value)
+            except (TypeError, ValueError):
+                continue
+        for run, scalars in values.items():
+            self._runs[run].write(epoch, scalars)
+
+    def close(self) -> None:
+        for scalars in self._runs.values():
+            scalars.close()

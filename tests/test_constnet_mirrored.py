@@ -30,7 +30,7 @@ config = resolve(ConstnetConfig(layers=7, widen_factor=1, batchnorm=True, varnet
                                 seed=5, no_saves=True, probe_size=64))
 data = load_data(config)
 single, single_results = train(config, data, verbose=0)
-strategy = distribute.mirrored(["/cpu:0", "/cpu:1"])
+strategy = distribute.cpu_replicas(2)
 folder = tempfile.mkdtemp()
 run_dir = RunDirectory.create(folder + "/run", overwrite=False, config_json=to_json(config), argv=[])
 mirrored, mirrored_results = train(config, data, strategy=strategy, run_dir=run_dir, verbose=0)

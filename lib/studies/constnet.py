@@ -156,7 +156,8 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
     steps = steps_per_epoch(config, train_split)
     keras.utils.set_random_seed(config.seed)
     with distribute.scope(strategy):
-        model = build_model(config, test.x.shape[1:], num_classes, steps, synchronized_bn=strategy is not None)
+        model = build_model(config, test.x.shape[1:], num_classes, steps,
+                            synchronized_bn=distribute.synchronized_batch_norm(strategy))
     callbacks = list(extra_callbacks)
     if run_dir is not None:
         callbacks += run_callbacks(config, test, run_dir, start_epoch)
