@@ -1,19 +1,61 @@
-"""Process set-up that must happen before TensorFlow or Keras is imported.
+"""Process set-up that must happen before TensorFlow, JAX or Keras is imported.
 
-Reads only the flags that change how the backend starts (so far `--num_gpus 0`, which hides
-GPUs) and quiets TensorFlow's C++ start-up chatter unless the user asked for it.
+Reads only the flags that change how the backend starts: `--backend` (sets KERAS_BACKEND),
+`--num_gpus 0` (hides GPUs), and on JAX `--cudaNoise` / `--deterministic` (XLA's
+deterministic-ops flag, read when JAX starts its GPU client). `experiment.py resume RUN_DIR`
+takes them from the run's config.json. Quiets TensorFlow's C++ start-up chatter unless the
+user asked for it.
 """
 
+import json
 import os
+
+from lib.errors import UsageError
+
+BACKENDS = ("tensorflow", "jax")
+DETERMINISTIC_FLAGS = ("--cudaNoise", "--deterministic")
+XLA_DETERMINISTIC = "--xla_gpu_deterministic_ops=true"
 
 
 def prepare(argv: list[str]) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    if _flag_value(argv, "--num_gpus") == "0":
+    saved = _resumed_config(argv)
+    backend = _flag_value(argv, "--backend") or saved.get("backend")
+    if backend in BACKENDS:  # anything else is reported by the flag parser
+        os.environ["KERAS_BACKEND"] = backend
+    if _flag_value(argv, "--num_gpus") == "0" or saved.get("num_gpus") == 0:
         from lib.distribute import hide_gpus
 
         hide_gpus()
+    deterministic = any(flag in argv for flag in DETERMINISTIC_FLAGS) or saved.get("deterministic")
+    if deterministic and os.environ.get("KERAS_BACKEND") == "jax":
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_DETERMINISTIC}".strip()
+
+
+def active_backend() -> str:
+    """The backend Keras will use (or uses): KERAS_BACKEND, else TensorFlow."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def check_backend(requested: str) -> None:
+    """A study asked for `requested`; Keras must be running (or about to run) that backend."""
+    import keras
+
+    if keras.backend.backend() != requested:
+        raise UsageError(f"--backend {requested} must be chosen before Keras starts (Keras runs "
+                         f"{keras.backend.backend()}): run experiment.py, or set KERAS_BACKEND={requested}")
+
+
+def _resumed_config(argv: list[str]) -> dict:
+    if len(argv) < 2 or argv[0] != "resume":
+        return {}
+    try:
+        with open(os.path.join(argv[1], "config.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return {}  # the resume command reports it
+    return config if isinstance(config, dict) else {}
 
 
 def _flag_value(argv: list[str], flag: str) -> str | None:

@@ -22,9 +22,9 @@ def feedforward(input_dim: int, num_classes: int, *, hidden_layers: int, units: 
     inputs = keras.Input((input_dim,), name="input")
     x = inputs
     for i in range(1, hidden_layers + 2):
-        x = keras.layers.Dense(units if i <= hidden_layers else num_classes,
-                               kernel_initializer=initializers.make(initializer, seed, i),
-                               bias_initializer="zeros", name=f"dense_{i}")(x)
-        x = keras.layers.Activation(activation if i <= hidden_layers else "softmax",
-                                    name=f"act_{i}" if i <= hidden_layers else "softmax")(x)
+        output = i > hidden_layers  # float32 under mixed precision: the loss sees float32 probabilities
+        x = keras.layers.Dense(num_classes if output else units, kernel_initializer=initializers.make(initializer, seed, i),
+                               bias_initializer="zeros", dtype="float32" if output else None, name=f"dense_{i}")(x)
+        x = keras.layers.Activation("softmax" if output else activation, dtype="float32" if output else None,
+                                    name="softmax" if output else f"act_{i}")(x)
     return keras.Model(inputs, x, name="feedforward")

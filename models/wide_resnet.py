@@ -66,10 +66,11 @@ def conv3x3(x, filters: int, stride: int, initializer, weight_decay: float, name
 
 
 def logits(x, num_classes: int, initializer, weight_decay: float):
-    """Linear logits (the loss takes from_logits); bias starts at 0."""
+    """Linear logits (the loss takes from_logits); bias starts at 0. Always float32, so that under
+    mixed precision the loss is computed from float32 logits."""
     return keras.layers.Dense(num_classes, kernel_initializer=initializer, bias_initializer="zeros",
                               kernel_regularizer=l2(weight_decay), bias_regularizer=l2(weight_decay),
-                              name="logits")(x)
+                              dtype="float32", name="logits")(x)
 
 
 def _fan_out_normal(scale: float):

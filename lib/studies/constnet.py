@@ -10,6 +10,7 @@ import math
 import os
 
 from lib.config import non_negative_int, option, positive_float, positive_int, run_name, to_json
+from lib.environment import BACKENDS, active_backend
 from lib.errors import UsageError
 from lib.studies import STUDIES, Study
 from lib.studies.constnet_flags import (ARCHS, DATASET_OPTIONS, STREAM_EPOCH_EXAMPLES, gpu_ids, gpu_range,
@@ -61,6 +62,8 @@ class ConstnetConfig:
                                    parse=positive_int, metavar="N")
     overwrite: bool = option(False, "replace an existing run directory of the same name")
     resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
+    backend: str | None = option(None, "Keras backend (default: $KERAS_BACKEND, else tensorflow)", choices=BACKENDS)
+    mixed_precision: bool = option(False, "bfloat16 compute, float32 variables, loss and recorded statistics (for GPUs)")
     output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
@@ -80,7 +83,7 @@ def resolve(config: ConstnetConfig) -> ConstnetConfig:
     elif config.init is not None:
         raise UsageError("--init sets LeakyNet layers; pass -a leakynet with it (ConstNet's init is fixed)")
     sigma_w = config.sigma_w if config.sigma_w >= 0 else (1.0 if config.varnet else 0.0)
-    return dataclasses.replace(config, sigma_w=sigma_w)
+    return dataclasses.replace(config, sigma_w=sigma_w, backend=config.backend or active_backend())
 
 
 def default_run_name(config: ConstnetConfig) -> str:
@@ -149,11 +152,15 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
 
     from lib import distribute
     from lib.augment import pad_crop_flip
+    from lib.environment import check_backend
     from lib.pipeline import fit_inputs
+    from lib.precision import apply_policy
     from lib.training import train_and_evaluate
 
     train_split, test, num_classes = data
     steps = steps_per_epoch(config, train_split)
+    check_backend(config.backend)
+    apply_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     with distribute.scope(strategy):
         model = build_model(config, test.x.shape[1:], num_classes, steps,

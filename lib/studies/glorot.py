@@ -11,6 +11,7 @@ import os
 
 from lib.config import non_negative_int, option, positive_float, positive_int, run_name, to_json
 from lib.datasets import DATASETS
+from lib.environment import BACKENDS, active_backend
 from lib.errors import UsageError
 from lib.initializers import INITIALIZERS
 from lib.studies import STUDIES, Study
@@ -59,6 +60,8 @@ class GlorotConfig:
                               parse=run_name)
     overwrite: bool = option(False, "replace an existing run directory of the same name")
     resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
+    backend: str | None = option(None, "Keras backend (default: $KERAS_BACKEND, else tensorflow)", choices=BACKENDS)
+    mixed_precision: bool = option(False, "bfloat16 compute, float32 variables, loss and recorded statistics (for GPUs)")
     output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
@@ -71,7 +74,8 @@ def resolve(config: GlorotConfig) -> GlorotConfig:
     return dataclasses.replace(
         config,
         init=config.init or ("normalized" if config.xavier else "standard"),
-        hidden_layers=config.hidden_layers or (4 if config.five_layer else 3))
+        hidden_layers=config.hidden_layers or (4 if config.five_layer else 3),
+        backend=config.backend or active_backend())
 
 
 def with_data_defaults(config: GlorotConfig, splits) -> GlorotConfig:
@@ -127,9 +131,13 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
     import keras
 
     from lib import distribute
+    from lib.environment import check_backend
     from lib.pipeline import fit_inputs
+    from lib.precision import apply_policy
     from lib.training import train_and_evaluate
 
+    check_backend(config.backend)
+    apply_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     with distribute.scope(strategy):
         model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
