@@ -4,13 +4,14 @@ and feature correlations of every block's output on a fixed probe batch.
 Weight layers are measured in the original's order (reference/constnet.md §3): conv1, the
 classifier, the block convolutions, then the 1x1 shortcuts. The feature measure is initlab's
 addition: the mean correlation between the channels of each block's output on the probe
-images, i.e. feature diversity measured on the features themselves.
+images, i.e. feature diversity measured on the features themselves. Everything is reduced
+where the tensors live (lib.device_correlations); only scalars come back to the host.
 """
 
 import keras
 import numpy as np
 
-from lib import correlations
+from lib import correlations, device_correlations
 
 BLOCK_OUTPUT_SUFFIX = "_out"
 PROBE_BATCH = 128
@@ -38,9 +39,10 @@ class CorrelationMeter:
         rng = np.random.default_rng([self.seed, epoch])  # the row subset of each epoch, reproducibly
         row = {"epoch": float(epoch)}
         for layer in self.weight_layers:
-            kernel = keras.ops.convert_to_numpy(layer.kernel)
-            for measure, rho in correlations.weight_correlations(kernel, max_rows=self.max_rows, rng=rng).items():
-                row[f"{measure}/{layer.name}"] = rho
+            for measure in correlations.WEIGHT_MEASURES:
+                rows = device_correlations.weight_rows(layer.kernel.value, measure)
+                row[f"{measure}/{layer.name}"] = device_correlations.mean_pair_correlation(
+                    rows, max_rows=self.max_rows, rng=rng)
         row["diversity"] = correlations.diversity(row[f"backward/{layer.name}"] for layer in self.weight_layers)
         for name, rho in zip(self.block_names, self.feature_correlations()):
             row[f"activations/{name}"] = rho
@@ -51,6 +53,6 @@ class CorrelationMeter:
         outputs = [self.features(self.probe_x[i:i + PROBE_BATCH], training=False)
                    for i in range(0, len(self.probe_x), PROBE_BATCH)]
         outputs = [list(batch) if isinstance(batch, (list, tuple)) else [batch] for batch in outputs]
-        return [correlations.mean_pair_correlation(correlations.channel_rows(
-                    np.concatenate([keras.ops.convert_to_numpy(batch[block]) for batch in outputs])))
+        return [device_correlations.mean_pair_correlation(device_correlations.channel_rows(
+                    keras.ops.concatenate([batch[block] for batch in outputs])))
                 for block in range(len(self.block_names))]

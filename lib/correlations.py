@@ -45,10 +45,12 @@ def channel_rows(features: np.ndarray) -> np.ndarray:
 def mean_pair_correlation(rows: np.ndarray, *, max_rows: int = MAX_ROWS, rng: np.random.Generator | None = None) -> float:
     """Mean Pearson correlation over all pairs of rows, constant rows counting 1 against anything.
 
-    Computed without the n x n matrix: with z_i the standardized rows of length d,
-    sum_{i<j} r_ij = (|sum_i z_i|^2 / d - n) / 2. When every non-constant row is bitwise the same
-    the mean is exactly 1 (no rounding residue), which is what ConstNet's identical channels
-    must give: a residue of 1e-16 would turn Diversity's -inf into a finite number.
+    Computed without the n x n matrix. With z_i the m standardized non-constant rows of length
+    d and z the mean of them, sum_{i<j} r_ij = m(m-1)/2 - m S / (2d), S = sum_i |z_i - z|^2.
+    S is a sum of small terms when the rows are nearly identical (ConstNet just after its
+    symmetry breaks), so 1 - rho keeps its precision where the textbook |sum z_i|^2 form would
+    round it away. When every non-constant row is bitwise the same the mean is exactly 1,
+    which is what ConstNet's identical channels must give (Diversity's -inf).
     """
     rows = np.asarray(rows)
     n = rows.shape[0]
@@ -62,13 +64,12 @@ def mean_pair_correlation(rows: np.ndarray, *, max_rows: int = MAX_ROWS, rng: np
     varying = rows.max(axis=1) > rows.min(axis=1)
     m = int(varying.sum())
     pairs_with_constant_row = n * (n - 1) // 2 - m * (m - 1) // 2
-    if m < 2 or np.all(rows[varying] == rows[varying][0]):
-        varying_pair_sum = m * (m - 1) / 2
-    else:
+    varying_pair_sum = m * (m - 1) / 2
+    if m >= 2 and not np.all(rows[varying] == rows[varying][0]):
         z = rows[varying] - rows[varying].mean(axis=1, keepdims=True)
         z /= np.sqrt((z * z).mean(axis=1, keepdims=True))
-        total = z.sum(axis=0)
-        varying_pair_sum = (float(total @ total) / rows.shape[1] - m) / 2
+        spread = float(((z - z.mean(axis=0)) ** 2).sum())
+        varying_pair_sum -= m * spread / (2 * rows.shape[1])
     return float(np.clip((varying_pair_sum + pairs_with_constant_row) / (n * (n - 1) / 2), -1.0, 1.0))
 
 

@@ -75,3 +75,43 @@ def test_channel_rows_and_diversity_formula():
     assert correlations.diversity(rhos) == pytest.approx(np.log(np.sqrt(1 - 0.25)) + np.log(np.sqrt(1 - 0.09)))
     assert correlations.diversity([*rhos, np.nan]) == correlations.diversity(rhos)  # a one-row layer adds nothing
     assert np.isnan(correlations.mean_pair_correlation(np.ones((1, 9))))
+
+
+@pytest.mark.parametrize("case", ["random", "constant rows", "identical", "subsampled"])
+def test_device_computation_matches_numpy(case):
+    """lib.device_correlations (keras.ops, float32 sums) agrees with the float64 NumPy routine to 1e-5."""
+    from lib import device_correlations
+
+    rng = np.random.default_rng(8)
+    rows = (rng.normal(size=(60, 40)) + rng.normal(size=(1, 40))).astype(np.float32)
+    if case == "constant rows":
+        rows[[1, 7]] = 0.0
+        rows[9] = 2.5
+    if case == "identical":
+        rows[:] = rows[0]
+    max_rows = 25 if case == "subsampled" else 5000
+    expected = correlations.mean_pair_correlation(rows, max_rows=max_rows, rng=np.random.default_rng(1))
+    got = device_correlations.mean_pair_correlation(rows, max_rows=max_rows, rng=np.random.default_rng(1))
+    assert got == pytest.approx(expected, abs=1e-5)
+    if case == "identical":
+        assert got == 1.0
+    kernel = rng.normal(size=(3, 3, 4, 6)).astype(np.float32)
+    for measure in correlations.WEIGHT_MEASURES:
+        np.testing.assert_array_equal(device_correlations.weight_rows(kernel, measure),
+                                      correlations.weight_rows(kernel, measure))
+    features = rng.normal(size=(2, 3, 3, 5)).astype(np.float32)
+    np.testing.assert_array_equal(device_correlations.channel_rows(features), correlations.channel_rows(features))
+
+
+def test_nearly_identical_rows_keep_their_tiny_distance_from_one():
+    """ConstNet just after the symmetry breaks: rows differ by 1e-4 of their spread, 1 - rho ~ 1e-8."""
+    from lib import device_correlations
+
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=(1, 500))
+    rows = base + 1e-4 * rng.normal(size=(40, 500))
+    exact = 1 - brute_force(rows)
+    assert 1e-9 < exact < 1e-7
+    assert 1 - correlations.mean_pair_correlation(rows) == pytest.approx(exact, rel=1e-6)
+    device = 1 - device_correlations.mean_pair_correlation(rows.astype(np.float32))
+    assert device == pytest.approx(exact, rel=2e-2)  # float32 rows: their own rounding is ~1e-7 of the spread
