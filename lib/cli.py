@@ -9,7 +9,7 @@ import os
 import sys
 
 from lib.config import add_flags, from_namespace
-from lib.errors import RunStopped, UsageError
+from lib.errors import RunInterrupted, RunStopped, UsageError
 
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
             "analyze": "draw the paper's figures and a summary table from recorded run directories",
@@ -147,6 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return dispatch(argv)
-    except (UsageError, RunStopped) as error:
+    except (UsageError, RunStopped, RunInterrupted) as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -25,8 +25,12 @@ class RunDiverged(RunStopped):
     exit_code = 3
 
 
-class RunInterrupted(RunStopped):
-    """SIGINT or SIGTERM: exit code 128 + the signal number (130, 143), as a shell reports it."""
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: exit code 128 + the signal number (130, 143), as a shell reports it.
+
+    A KeyboardInterrupt, not an Exception, so that no library's `except Exception` (a data
+    loader's, say) can swallow it and carry on training.
+    """
 
     def __init__(self, signal_number: int, message: str):
         super().__init__(message)

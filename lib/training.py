@@ -5,10 +5,7 @@ run does the same way: per-epoch history files, TensorBoard events, run status, 
 test-set evaluation written to results.json.
 """
 
-import contextlib
-import signal
 import sys
-import threading
 
 import keras
 
@@ -16,11 +13,13 @@ from callbacks.divergence_guard import DivergenceGuard, UpdateDivergenceGuard
 from callbacks.epoch_checkpoint import EpochCheckpoint
 from callbacks.epoch_history import EpochHistory
 from callbacks.epoch_test_evaluation import EpochTestEvaluation
+from callbacks.stop_on_interruption import StopOnInterruption
 from lib.checkpoint import load_checkpoint
 from lib.datasets.splits import Split
 from lib.errors import RunDiverged, RunInterrupted, RunStopped
 from lib.h5store import read_epoch_table
 from lib.history import HistoryFiles
+from lib.interruption import Interruption
 from lib.run_dir import RunDirectory
 from lib.tensorboard_scalars import TensorBoardScalars
 
@@ -42,23 +41,25 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     from that checkpoint (weights, optimizer, random-generator states) and from the same
     position of the training stream. A NaN/Inf loss or weights stop the run as `diverged`
     (RunDiverged) at the end of the epoch, or after the update with `check_every_update`
-    (which costs ~1% of a tiny update: see callbacks.divergence_guard); SIGINT/SIGTERM as `interrupted` (RunInterrupted); either way every file
-    keeps its complete epochs. With a `test` split the test set is also evaluated after every
+    (which costs ~1% of a tiny update: see callbacks.divergence_guard); SIGINT/SIGTERM after
+    the update in progress as `interrupted` (RunInterrupted, lib.interruption). Either way
+    every file keeps its complete epochs. With a `test` split the test set is also evaluated after every
     epoch (history keys `test_loss`, `test_acc`) for Glorot Figs. 11-12. Studies that
     validate on the test set itself, as the ConstNet code does, pass it as `validation` with
     `validation_is_test`: results then name it `test`.
     """
     steps = inputs["steps_per_epoch"]
     guard = (UpdateDivergenceGuard if check_every_update else DivergenceGuard)(steps)
-    callbacks = [guard, *(callbacks or [])]
+    interruption = Interruption()
+    callbacks = [StopOnInterruption(interruption), guard, *(callbacks or [])]
     checkpoint = None
     if run is not None:
         if test is not None:
-            callbacks.insert(1, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
+            callbacks.insert(2, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
         resume = start_epoch > 0
         callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
                                                    resume=resume), TensorBoardScalars(run.file("tb"))))
-        checkpoint = EpochCheckpoint(run.path)
+        checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
         callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
         if resume:
             load_checkpoint(run.path, model)
@@ -69,19 +70,21 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
         return checkpoint.last_epoch or start_epoch if checkpoint is not None else start_epoch
 
     try:
-        with interruptible():
+        with interruption.handling(model):
             history = model.fit(**inputs, epochs=epochs, initial_epoch=start_epoch,
                                 validation_data=(validation.x, validation.y),
                                 validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
             if guard.reason is not None:
                 raise RunDiverged(f"diverged: {guard.reason}")
+            if interruption.requested and start_epoch + len(history.epoch) < epochs:
+                raise interruption.error()  # the signal came while fit was starting
             scores = None if test is None else model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE,
                                                               return_dict=True, verbose=0)
     except BaseException as error:
         _close(callbacks)
         if run is not None:
             state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
-            reason = str(error) if isinstance(error, RunStopped) else f"{type(error).__name__}: {error}"
+            reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
             run.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=completed_epochs())
         raise
     label = "test" if validation_is_test else "val"
@@ -113,28 +116,3 @@ def _close(callbacks: list) -> None:
             close()
 
 
-@contextlib.contextmanager
-def interruptible():
-    """SIGINT and SIGTERM end training with RunInterrupted (exit code 130 / 143) instead of killing it.
-
-    Both get the same handler (Python's default would raise KeyboardInterrupt for SIGINT and
-    end the process at once for SIGTERM). Files stay consistent either way: every writer is
-    crash-safe, and the runner closes them on the way out.
-    """
-    def on_signal(signal_number, frame):
-        name = signal.Signals(signal_number).name
-        raise RunInterrupted(signal_number, f"interrupted by {name}; continue with --resume")
-
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, on_signal) for number in handled} if _main_thread() else {}
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise RunInterrupted(signal.SIGINT, "interrupted by SIGINT; continue with --resume") from None
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
