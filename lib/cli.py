@@ -25,8 +25,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def study_parser(name: str, study) -> OneLineParser:
+    from lib.studies import STUDIES
+
     prog = "experiment.py" if name == "glorot" else f"experiment.py {name}"
-    parser = OneLineParser(prog=prog, description=study.description)
+    others = "; ".join([*(f"{other}: {STUDIES.entry(other).summary}" for other in STUDIES.names() if other != name),
+                        *(f"{command}: {text}" for command, text in COMMANDS.items())])
+    parser = OneLineParser(prog=prog, description=study.description,
+                           epilog=f"other studies and commands (experiment.py NAME --help): {others}")
     add_flags(parser, study.config_class)
     return parser
 
