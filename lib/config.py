@@ -11,6 +11,8 @@ import dataclasses
 import json
 from typing import Any, Callable, Sequence
 
+from lib.environment import BACKENDS
+
 
 def option(default: Any, help: str, *, flags: Sequence[str] = (), choices: Callable[[], Sequence[str]] | Sequence[str] | None = None,
            parse: Callable[[str], Any] | None = None, metavar: str | None = None, cli: bool = True):
@@ -56,6 +58,19 @@ def from_namespace(config_class, namespace: argparse.Namespace):
 
 def to_json(config) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Options of the shared runner (run directory, resume, backend, precision) that every study
+    config inherits, so each study declares only its own flags."""
+
+    overwrite: bool = option(False, "replace an existing run directory of the same name")
+    resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
+    backend: str | None = option(None, "Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+                                 choices=BACKENDS)
+    mixed_precision: bool = option(False, "bfloat16 compute, float32 variables, loss and recorded statistics (for GPUs)")
+    output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
 # Validating parsers: each raises ArgumentTypeError with a message that says what is valid.

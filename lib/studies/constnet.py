@@ -9,8 +9,8 @@ import dataclasses
 import math
 import os
 
-from lib.config import non_negative_int, option, positive_float, positive_int, run_name, to_json
-from lib.environment import BACKENDS, active_backend
+from lib.config import RunOptions, non_negative_int, option, positive_float, positive_int, run_name, to_json
+from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.studies import STUDIES, Study
 from lib.studies.constnet_flags import (ARCHS, DATASET_OPTIONS, STREAM_EPOCH_EXAMPLES, gpu_ids, gpu_range,
@@ -18,7 +18,7 @@ from lib.studies.constnet_flags import (ARCHS, DATASET_OPTIONS, STREAM_EPOCH_EXA
 
 
 @dataclasses.dataclass(frozen=True)
-class ConstnetConfig:
+class ConstnetConfig(RunOptions):
     arch: str = option("constnet", "ConstNet Wide-ResNet or LeakyNet plain CNN", flags=("-a", "--arch"), choices=ARCHS)
     layers: int = option(28, "depth d, with (d - 4) divisible by 3: (d - 4)/3 one-conv blocks per group", parse=wrn_depth)
     widen_factor: int = option(10, "k: group widths 16k, 32k, 64k", flags=("--widen-factor",), parse=positive_int)
@@ -60,11 +60,6 @@ class ConstnetConfig:
                              metavar="N")
     correlation_rows: int = option(5000, "rows per weight matrix in the correlations (a random subset above it)",
                                    parse=positive_int, metavar="N")
-    overwrite: bool = option(False, "replace an existing run directory of the same name")
-    resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
-    backend: str | None = option(None, "Keras backend (default: $KERAS_BACKEND, else tensorflow)", choices=BACKENDS)
-    mixed_precision: bool = option(False, "bfloat16 compute, float32 variables, loss and recorded statistics (for GPUs)")
-    output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
 def resolve(config: ConstnetConfig) -> ConstnetConfig:

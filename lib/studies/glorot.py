@@ -9,9 +9,9 @@ import dataclasses
 import math
 import os
 
-from lib.config import non_negative_int, option, positive_float, positive_int, run_name, to_json
+from lib.config import RunOptions, non_negative_int, option, positive_float, positive_int, run_name, to_json
 from lib.datasets import DATASETS
-from lib.environment import BACKENDS, active_backend
+from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.initializers import INITIALIZERS
 from lib.studies import STUDIES, Study
@@ -24,7 +24,7 @@ NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"
 
 
 @dataclasses.dataclass(frozen=True)
-class GlorotConfig:
+class GlorotConfig(RunOptions):
     activation: str = option("tanh", "hidden-layer nonlinearity", choices=ACTIVATIONS)
     xavier: bool = option(False, "normalized init (paper Eq. 16, glorot_uniform) instead of standard (Eq. 1)")
     init: str | None = option(None, "initializer by registry name (overrides the --xavier choice)",
@@ -58,11 +58,6 @@ class GlorotConfig:
     debug: bool = option(False, "5 epochs on 1,000 examples (shapeset: 1,000 updates per epoch); nothing saved")
     name: str | None = option(None, "run directory name (default: <activation>-<xavier|random>-<four|five>_layers)",
                               parse=run_name)
-    overwrite: bool = option(False, "replace an existing run directory of the same name")
-    resume: bool = option(False, "continue this run from its last completed epoch (same flags as it was started with)")
-    backend: str | None = option(None, "Keras backend (default: $KERAS_BACKEND, else tensorflow)", choices=BACKENDS)
-    mixed_precision: bool = option(False, "bfloat16 compute, float32 variables, loss and recorded statistics (for GPUs)")
-    output_dir: str = option("model_history", "where run directories go: <output_dir>/<dataset>/<name>/")
 
 
 def resolve(config: GlorotConfig) -> GlorotConfig:
