@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from lib.cli import main
 from tests.conftest import REPO

@@ -14,8 +14,9 @@ from matplotlib.image import imread
 
 from lib.analysis import correlation_frames as frames
 from lib.analysis import correlation_plots as plots
-from lib.analysis.correlation_report import (CORRELATIONS_FILE, DPI, LAYER_PANEL_SIZE, LAYERS_FILE, PANEL_SIZE,
+from lib.analysis.correlation_report import (CORRELATIONS_FILE, LAYER_PANEL_SIZE, LAYERS_FILE, PANEL_SIZE,
                                              SUMMARY_FILE, write_correlation_report)
+from lib.analysis.files import DPI
 from lib.errors import UsageError
 from lib.h5store import EpochTableWriter
 

@@ -7,7 +7,6 @@ input channels, `kernels/L`: single kernels) and of each block's output channels
 report rho as the reference logs it, -ln|rho|: 0 = identical channels, larger = more diverse.
 """
 
-import json
 import math
 import os
 import re
@@ -18,6 +17,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from lib.analysis.files import read_config
 from lib.errors import UsageError
 from lib.h5store import read_epoch_table
 
@@ -54,16 +54,8 @@ def load_constnet_runs(paths: list[str]) -> list[ConstnetRun]:
 
 
 def _load(path: str) -> tuple[dict, dict, dict]:
-    if not os.path.isdir(path):
-        raise UsageError(f"{path} is not a directory; pass a run directory such as model_history/cifar10/<run name>")
+    config = read_config(path, "model_history/cifar10/<run name>")
     config_path = os.path.join(path, "config.json")
-    if not os.path.isfile(config_path):
-        raise UsageError(f"{path} is not a run directory (no config.json)")
-    try:
-        with open(config_path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {config_path}: {error}") from None
     if not isinstance(config, dict) or "arch" not in config:
         raise UsageError(f"{path} is not a constnet-study run ({config_path} has no 'arch'); "
                          "the correlation report reads runs of `experiment.py constnet`")

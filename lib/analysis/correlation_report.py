@@ -6,28 +6,21 @@ or h5 file stops the report with one UsageError and no output folder.
 """
 
 import math
-import os
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lib.analysis import correlation_frames as frames
 from lib.analysis import correlation_plots as plots
+from lib.analysis.files import default_out, write_report_files
 
 CORRELATIONS_FILE = "correlations.png"
 LAYERS_FILE = "correlation_layers.png"
 SUMMARY_FILE = "correlation_summary.csv"
 PANEL_SIZE = (5.2, 4.2)  # inches per axis: legible labels side by side at DPI
 LAYER_PANEL_SIZE = (5.6, 4.6)  # taller: rotated layer names under the axis
-DPI = 120
 MAX_COLUMNS = 3
 CURVE_MEASURES = ("forward", "backward", "activations")  # panels (a)-(c)
 PROFILE_MEASURES = ("forward", "activations")  # rows of the per-layer figure
-
-
-def default_out(run_paths: list[str]) -> str:
-    """<RUN_DIR>/report for one run (the run directory contract), ./report for several."""
-    return os.path.join(run_paths[0], "report") if len(run_paths) == 1 else "report"
 
 
 def build_frames(runs: list[frames.ConstnetRun]) -> dict:
@@ -91,17 +84,7 @@ def write_correlation_report(run_paths: list[str], out: str | None = None, *, pr
     progress(f"correlation report: {len(runs)} run{'s' * (len(runs) > 1)} ({', '.join(labels)}) -> {out}")
     built = build_frames(runs)
     figures = {CORRELATIONS_FILE: draw_correlations(built), LAYERS_FILE: draw_layer_profiles(built, labels)}
-    os.makedirs(out, exist_ok=True)
-    written = []
-    for name, figure in figures.items():
-        path = os.path.join(out, name)
-        FigureCanvasAgg(figure)
-        figure.savefig(path, dpi=DPI)
-        written.append(path)
-        progress(f"wrote {path}")
-    path = os.path.join(out, SUMMARY_FILE)
-    built["summary"].to_csv(path, index=False)
-    written.append(path)
-    progress(f"wrote {path}\n\ntest accuracy in %; forward/backward/activations: mean over layers of -ln|rho| "
-             "(0 = identical channels) at init (epoch 0) and at end_epoch\n" + format_summary(built["summary"]))
-    return written
+    return write_report_files(out, figures, SUMMARY_FILE, built["summary"],
+                              "test accuracy in %; forward/backward/activations: mean over layers of -ln|rho| "
+                              "(0 = identical channels) at init (epoch 0) and at end_epoch\n"
+                              + format_summary(built["summary"]), progress)

@@ -6,7 +6,6 @@ are numbered as in the paper: hidden layer i is `dense_i` -> `act_i`, i = 1..H; 
 layer `dense_{H+1}` is left out of every frame.
 """
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lib.analysis.files import read_config
 from lib.analysis.jacobian import DERIVATIVES, mean_singular_values
 from lib.errors import UsageError
 from lib.h5store import read_epoch_table, read_record, record_epochs
@@ -65,16 +65,8 @@ def load_runs(paths: list[str]) -> list[Run]:
 
 
 def _read_config(path: str) -> dict:
-    if not os.path.isdir(path):
-        raise UsageError(f"{path} is not a directory; pass a run directory such as model_history/shapeset/<run name>")
+    config = read_config(path, "model_history/shapeset/<run name>")
     config_path = os.path.join(path, "config.json")
-    if not os.path.isfile(config_path):
-        raise UsageError(f"{path} is not a run directory (no config.json)")
-    try:
-        with open(config_path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {config_path}: {error}") from None
     missing = [key for key in ("activation", "init", "hidden_layers", "record_every")
                if not isinstance(config, dict) or key not in config]
     if missing:

@@ -5,12 +5,11 @@ report with one error and no partial output.
 """
 
 import math
-import os
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lib.analysis import frames, plots
+from lib.analysis.files import default_out, write_report_files
 
 # Layouts: one axis for all runs, or one axis per run side by side. Per-run axes share their
 # y scale where all runs' values live in one range (activations), not for gradients, whose
@@ -29,13 +28,7 @@ FIGURES = [  # (file, frame, plot function, layout)
 ]
 SUMMARY_FILE = "summary.csv"
 PANEL_SIZE = (5.6, 4.4)  # inches per axis: legible labels side by side at DPI
-DPI = 120
 MAX_COLUMNS = 3
-
-
-def default_out(run_paths: list[str]) -> str:
-    """<RUN_DIR>/report for one run (the run directory contract), ./report for several."""
-    return os.path.join(run_paths[0], "report") if len(run_paths) == 1 else "report"
 
 
 def build_frames(runs: list[frames.Run], *, epoch: int | None, jacobian_examples: int, progress=print) -> dict:
@@ -84,19 +77,8 @@ def write_report(run_paths: list[str], out: str | None = None, *, epoch: int | N
     out = out or default_out(run_paths)
     progress(f"analyze: {len(runs)} run{'s' * (len(runs) > 1)} ({', '.join(run.label for run in runs)}) -> {out}")
     built = build_frames(runs, epoch=epoch, jacobian_examples=jacobian_examples, progress=progress)
-    os.makedirs(out, exist_ok=True)
     labels = [run.label for run in runs]
-    written = []
-    for name, frame, plot, layout in FIGURES:
-        figure = draw(built[frame], plot, labels, layout)
-        path = os.path.join(out, name)
-        FigureCanvasAgg(figure)
-        figure.savefig(path, dpi=DPI)
-        written.append(path)
-        progress(f"wrote {path}")
-    path = os.path.join(out, SUMMARY_FILE)
-    built["summary"].to_csv(path, index=False)
-    written.append(path)
-    progress(f"wrote {path}\n\nper hidden layer at initialization; final_error_percent after the last epoch\n"
-             + format_summary(built["summary"]))
-    return written
+    figures = {name: draw(built[frame], plot, labels, layout) for name, frame, plot, layout in FIGURES}
+    return write_report_files(out, figures, SUMMARY_FILE, built["summary"],
+                              "per hidden layer at initialization; final_error_percent after the last epoch\n"
+                              + format_summary(built["summary"]), progress)

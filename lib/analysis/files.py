@@ -1,0 +1,52 @@
+"""What every report shares at its edges: reading a run's config.json, the default output folder,
+and writing the figures and the summary table (only once every figure is drawn, so that a
+bad input leaves no partial output)."""
+
+import json
+import os
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from lib.errors import UsageError
+
+DPI = 120
+
+
+def default_out(run_paths: list[str]) -> str:
+    """<RUN_DIR>/report for one run (the run directory contract), ./report for several."""
+    return os.path.join(run_paths[0], "report") if len(run_paths) == 1 else "report"
+
+
+def read_config(path: str, example: str):
+    """The parsed config.json of run directory `path` (any JSON value: callers check its keys).
+
+    `example` is a run directory to suggest, e.g. model_history/shapeset/<run name>.
+    """
+    if not os.path.isdir(path):
+        raise UsageError(f"{path} is not a directory; pass a run directory such as {example}")
+    config_path = os.path.join(path, "config.json")
+    if not os.path.isfile(config_path):
+        raise UsageError(f"{path} is not a run directory (no config.json)")
+    try:
+        with open(config_path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {config_path}: {error}") from None
+
+
+def write_report_files(out: str, figures: dict, summary_name: str, summary, caption: str, progress) -> list[str]:
+    """Save `figures` ({file name: Figure}) and `summary` (a DataFrame, as CSV) into `out`; print
+    the summary after `caption`; returns the paths written."""
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for name, figure in figures.items():
+        path = os.path.join(out, name)
+        FigureCanvasAgg(figure)
+        figure.savefig(path, dpi=DPI)
+        written.append(path)
+        progress(f"wrote {path}")
+    path = os.path.join(out, summary_name)
+    summary.to_csv(path, index=False)
+    written.append(path)
+    progress(f"wrote {path}\n\n{caption}")
+    return written
