@@ -146,28 +146,28 @@ def mnist(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplit
                    validation_size)
 
 
+def _cifar(name: str, folder: str, url: str, read, download, num_classes: int, epochs: int, validation_size: int,
+           normalization: str) -> DatasetSplits:
+    """Fetch (unless present) and read one of the CIFAR archives; a missing batch file says what to redo."""
+    _fetch(name, folder, f"extract {url} into {os.path.dirname(folder)}", download)
+    try:
+        train, test = read(folder)
+    except FileNotFoundError as error:
+        raise DatasetUnavailable(f"{name}: {error.filename} is missing (a partly extracted archive?); "
+                                 f"extract {url} into {os.path.dirname(folder)} again") from None
+    return _splits(name, train, test, num_classes, epochs, validation_size, normalization)
+
+
 @DATASETS.register("cifar10", tiny={"validation_size": 4})
 def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
-    folder = cifar10_dir()
-    _fetch("cifar10", folder, f"extract {CIFAR10_URL} into {os.path.dirname(folder)}", lambda: _keras_datasets().cifar10.load_data())
-    try:
-        train, test = read_cifar10_dir(folder)
-    except FileNotFoundError as error:
-        raise DatasetUnavailable(f"cifar10: {error.filename} is missing (a partly extracted archive?); "
-                                 f"extract {CIFAR10_URL} into {os.path.dirname(folder)} again") from None
-    return _splits("cifar10", train, test, 10, CIFAR10_EPOCHS, validation_size, normalization)
+    return _cifar("cifar10", cifar10_dir(), CIFAR10_URL, read_cifar10_dir, lambda: _keras_datasets().cifar10.load_data(),
+                  10, CIFAR10_EPOCHS, validation_size, normalization)
 
 
 @DATASETS.register("cifar100", tiny={"validation_size": 4})
 def cifar100(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """CIFAR-100 32x32x3, 100 fine classes: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
-    folder = cifar100_dir()
-    _fetch("cifar100", folder, f"extract {CIFAR100_URL} into {os.path.dirname(folder)}",
-           lambda: _keras_datasets().cifar100.load_data(label_mode="fine"))
-    try:
-        train, test = read_cifar100_dir(folder)
-    except FileNotFoundError as error:
-        raise DatasetUnavailable(f"cifar100: {error.filename} is missing (a partly extracted archive?); "
-                                 f"extract {CIFAR100_URL} into {os.path.dirname(folder)} again") from None
-    return _splits("cifar100", train, test, 100, CIFAR100_EPOCHS, validation_size, normalization)
+    return _cifar("cifar100", cifar100_dir(), CIFAR100_URL, read_cifar100_dir,
+                  lambda: _keras_datasets().cifar100.load_data(label_mode="fine"), 100, CIFAR100_EPOCHS,
+                  validation_size, normalization)
