@@ -1,6 +1,6 @@
 """Cost of surviving crashes, as a fraction of an epoch, for the default glorot and constnet runs.
 
-Per epoch a run writes one checkpoint (every model and optimizer variable, lib.checkpoint)
+Per epoch a run writes one checkpoint (every model and optimizer variable, lib.runs.checkpoint)
 and checks for divergence (callbacks.divergence_guard). Measured here:
 - glorot default (tanh, 3 x 1000, Shapeset, batch 10, epochs of 20,000 updates): the time of
   a bare `model.fit` vs the same fit with the per-update divergence guard (which glorot does
@@ -30,9 +30,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from callbacks.divergence_guard import UpdateDivergenceGuard  # noqa: E402
-from lib.checkpoint import save_checkpoint  # noqa: E402
-from lib.pipeline import fit_inputs  # noqa: E402
-from lib.studies import constnet, glorot  # noqa: E402
+from lib.runs.checkpoint import save_checkpoint  # noqa: E402
+from lib.datasets.pipeline import fit_inputs  # noqa: E402
+from lib.studies.constnet import run as constnet  # noqa: E402
+from lib.studies.glorot import run as glorot  # noqa: E402
 
 GLOROT_EPOCH_UPDATES = 20_000
 CONSTNET_EPOCH_UPDATES = 391

@@ -146,8 +146,8 @@ def initlab_wrn(sizes: Sizes, precision: str) -> dict:
 
     from callbacks.correlation_monitor import CorrelationMonitor
     from callbacks.epoch_checkpoint import EpochCheckpoint
-    from lib.correlation_meter import CorrelationMeter
-    from lib.studies import constnet
+    from lib.studies.constnet.meter import CorrelationMeter
+    from lib.studies.constnet import run as constnet
 
     if precision == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -173,7 +173,7 @@ def initlab_mlp(sizes: Sizes, batch: int) -> dict:
     import keras
     import numpy as np
 
-    from lib.studies import glorot
+    from lib.studies.glorot import run as glorot
 
     config = glorot.resolve(glorot.GlorotConfig(hidden_layers=MLP_HIDDEN_LAYERS, units=sizes.mlp_units,
                                                 batch_size=batch))

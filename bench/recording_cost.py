@@ -22,9 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from callbacks.gradient_activation_store import GradientActivationStore  # noqa: E402
-from lib.h5store import RecordWriter  # noqa: E402
-from lib.pipeline import fit_inputs  # noqa: E402
-from lib.studies.glorot import GlorotConfig, build_model, load_data, resolve  # noqa: E402
+from lib.backend.gradients import ProbeRecord  # noqa: E402
+from lib.storage.records import RecordWriter  # noqa: E402
+from lib.datasets.pipeline import fit_inputs  # noqa: E402
+from lib.studies.glorot.config import GlorotConfig, resolve  # noqa: E402
+from lib.studies.glorot.run import build_model, load_data  # noqa: E402
 
 EPOCH_UPDATES = 20_000
 
@@ -48,7 +50,7 @@ def main():
     probe = splits.validation.flat()
     with tempfile.TemporaryDirectory() as folder:
         for weights_every_record in (False, True):
-            store = GradientActivationStore(RecordWriter(folder), probe.x, probe.y,
+            store = GradientActivationStore(RecordWriter(folder, ProbeRecord.KINDS), probe.x, probe.y,
                                             weights_every_record=weights_every_record)
             store.set_model(model)
             store.on_train_begin()  # builds the probe and records epoch0 (with weights)

@@ -1,6 +1,6 @@
 """Throughput of initlab's glorot training loop against a bare `model.fit`, measured in one run.
 
-initlab: `lib.studies.glorot.train` with a run directory, i.e. the Shapeset stream pipeline,
+initlab: `lib.studies.glorot.run.train` with a run directory, i.e. the Shapeset stream pipeline,
 per-epoch history.h5/csv and TensorBoard callbacks, status and results files.
 Baseline: a bare `model.fit` of the same model (same seed, optimizer and validation set) on
 the same Shapeset batches, with no callbacks.
@@ -23,9 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from lib.pipeline import fit_inputs  # noqa: E402
-from lib.run_dir import RunDirectory  # noqa: E402
-from lib.studies.glorot import GlorotConfig, build_model, load_data, resolve, to_json, train  # noqa: E402
+from lib.datasets.pipeline import fit_inputs  # noqa: E402
+from lib.runs.run_dir import RunDirectory  # noqa: E402
+from lib.studies.glorot.config import GlorotConfig, resolve  # noqa: E402
+from lib.studies.glorot.run import build_model, load_data, to_json, train  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):

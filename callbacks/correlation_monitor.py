@@ -1,7 +1,7 @@
 """Measures a ConstNet run's correlations at initialization and after every epoch and hands each
 row to writers (correlations.h5, TensorBoard): the original's per-epoch `measure_correlation`.
 
-The measurement is `lib.correlation_meter`; the files are the writers'. Epoch 0 is the
+The measurement is `lib.studies.constnet.meter`; the files are the writers'. Epoch 0 is the
 initialization, epoch N the weights after N epochs (the original's step N-1).
 """
 

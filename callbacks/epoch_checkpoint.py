@@ -1,4 +1,4 @@
-"""Writes the run checkpoint (lib.checkpoint) at the end of every completed epoch.
+"""Writes the run checkpoint (lib.runs.checkpoint) at the end of every completed epoch.
 
 Placed last in the callback list, so that when the checkpoint of epoch N exists, every file
 of the run already holds epoch N. An epoch cut short by divergence (`skip()` true) gets none.
@@ -8,7 +8,7 @@ from typing import Callable
 
 import keras
 
-from lib.checkpoint import save_checkpoint
+from lib.runs.checkpoint import save_checkpoint
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -2,7 +2,7 @@
 
 `epoch0` is recorded in on_train_begin, before any update (the true initialization), then
 `epoch<N>` after every `record_every`-th epoch. Each record is one forward/backward pass
-(lib.gradients) handed to the record writer (lib.h5store), which puts it on disk at once:
+(lib.backend.gradients) handed to the record writer (lib.storage.epoch_table), which puts it on disk at once:
 nothing accumulates in memory across epochs.
 """
 
@@ -21,7 +21,7 @@ class GradientActivationStore(keras.callbacks.Callback):
         self.bytes_per_record: list[int] = []
 
     def on_train_begin(self, logs=None):
-        from lib.gradients import FeedforwardProbe
+        from lib.backend.gradients import FeedforwardProbe
 
         self.probe = FeedforwardProbe(self.model)
         if self.start_epoch == 0:

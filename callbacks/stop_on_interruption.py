@@ -1,4 +1,4 @@
-"""Ends training at the end of an epoch that a signal cut short (lib.interruption), before any
+"""Ends training at the end of an epoch that a signal cut short (lib.runs.interruption), before any
 writer records that partial epoch: first in the callback list."""
 
 import keras

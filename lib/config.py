@@ -12,6 +12,14 @@ import json
 from typing import Any, Callable, Sequence
 
 from lib.environment import BACKENDS
+from lib.errors import UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (no usage dump) and exits with code 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
 def option(default: Any, help: str, *, flags: Sequence[str] = (), choices: Callable[[], Sequence[str]] | Sequence[str] | None = None,
@@ -57,7 +65,8 @@ def from_namespace(config_class, namespace: argparse.Namespace):
 
 
 def to_json(config) -> str:
-    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n"
+    """config.json: the config's fields and the name of its study, so no reader has to guess it."""
+    return json.dumps({"study": config.study, **dataclasses.asdict(config)}, indent=2, sort_keys=True) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ def prepare(argv: list[str]) -> None:
     if backend in BACKENDS:  # anything else is reported by the flag parser
         os.environ["KERAS_BACKEND"] = backend
     if _flag_value(argv, "--num_gpus") == "0" or saved.get("num_gpus") == 0:
-        from lib.distribute import hide_gpus
+        from lib.backend.distribute import hide_gpus
 
         hide_gpus()
     deterministic = any(flag in argv for flag in DETERMINISTIC_FLAGS) or saved.get("deterministic")

@@ -15,12 +15,15 @@ from models import MODELS
 ACTIVATIONS = ("sigmoid", "tanh", "softsign", "relu")
 
 
-@MODELS.register("feedforward", tiny={"units": 16})
-def feedforward(input_dim: int, num_classes: int, *, hidden_layers: int, units: int = 1000, activation: str = "tanh",
-                initializer: str = "standard", seed: int = 0) -> keras.Model:
-    """`hidden_layers` Dense(units) + activation layers, then a softmax output; biases start at 0."""
-    inputs = keras.Input((input_dim,), name="input")
-    x = inputs
+@MODELS.register("feedforward", tiny={"hidden_layers": 2, "units": 16})
+def feedforward(input_shape, num_classes: int, *, seed: int = 0, hidden_layers: int = 3, units: int = 1000,
+                activation: str = "tanh", initializer: str = "standard") -> keras.Model:
+    """`hidden_layers` Dense(units) + activation layers, then a softmax output; biases start at 0.
+
+    Images are flattened first (a `flatten` layer), as the paper feeds pixels to the first layer.
+    """
+    inputs = keras.Input(tuple(input_shape), name="input")
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     for i in range(1, hidden_layers + 2):
         output = i > hidden_layers  # float32 under mixed precision: the loss sees float32 probabilities
         x = keras.layers.Dense(num_classes if output else units, kernel_initializer=initializers.make(initializer, seed, i),

@@ -10,11 +10,15 @@ import math
 
 import keras
 
-from lib.constnet_initializers import ChannelAverage, ChannelIdentity, NoisyPattern
-from lib.init_codes import parse_init_string
+from lib.initializers import INITIALIZERS
+from lib.initializers.leakynet_codes import parse_init_string
 from models import MODELS
+from models.blocks import GROUP_STRIDES, batch_norm, blocks_per_group, conv3x3, l2, logits, seeds, widths
 from models.scalar_layers import ScalarBias
-from models.wide_resnet import GROUP_STRIDES, batch_norm, blocks_per_group, conv3x3, l2, logits, seeds, widths
+
+# The registry entry of each deterministic or noisy code (lib.initializers.beyond_sigprop).
+PATTERN_INITIALIZERS = {"1": "channel_average", "i": "channel_identity", "n": "noisy_average", "k": "noisy_identity"}
+
 
 def kernel_initializer(code: str, phase: int, lrelu: float, c_in: int, seed: int):
     """The init of one 3×3 conv (§2.6), with gain g = √2·(1+α) and fan_in = 9·C_in.
@@ -24,14 +28,10 @@ def kernel_initializer(code: str, phase: int, lrelu: float, c_in: int, seed: int
     """
     gain, fan_in = math.sqrt(2) * (1 + lrelu), 9 * c_in
     value = -1 / lrelu if phase < 0 and lrelu > 0 else float(phase)
-    if code == "1":
-        return ChannelAverage(value)
-    if code == "i":
-        return ChannelIdentity(value)
     if code == "h":
-        return keras.initializers.RandomNormal(stddev=math.sqrt(gain / fan_in), seed=seed)
-    pattern = "identity" if code == "k" else "average"
-    return NoisyPattern(pattern, value, noise_variance=0.01 * gain / fan_in, seed=seed)
+        return INITIALIZERS.build("gaussian", seed=seed, stddev=math.sqrt(gain / fan_in))
+    noise = {"noise_variance": 0.01 * gain / fan_in} if code in "nk" else {}
+    return INITIALIZERS.build(PATTERN_INITIALIZERS[code], seed=seed, value=value, **noise)
 
 
 def activation(lrelu: float, name: str):
@@ -73,6 +73,6 @@ def leakynet(input_shape, num_classes: int, *, depth: int = 16, widen_factor: in
     x = activation(lrelu, "final_act")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     # fc: zero, or N(0, noise/144) with --noise (144 = 9·16, conv1's fan-out, as in the reference).
-    fc_init = keras.initializers.RandomNormal(stddev=math.sqrt(noise / 144), seed=next(weight_seeds)) \
+    fc_init = INITIALIZERS.build("gaussian", seed=next(weight_seeds), stddev=math.sqrt(noise / 144)) \
         if noise > 0 else "zeros"
     return keras.Model(inputs, logits(x, num_classes, fc_init, weight_decay), name="leakynet")

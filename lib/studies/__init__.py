@@ -1,20 +1,73 @@
-"""Study registry: `python experiment.py <study> [flags]` runs STUDIES[<study>]."""
+"""Study registry: `python experiment.py <study> [flags]` runs STUDIES[<study>].
 
-from dataclasses import dataclass
+A study is a package `lib/studies/<name>/` whose `__init__.py` registers one `Study`: its config
+class (the flags) and the hooks the command line dispatches to. Every hook is a plain function,
+and the ones that need Keras import it inside, so listing studies and parsing flags stays fast.
+config.json names its study (`"study"`), so resume and analyze never guess it; run directories
+written before initlab recorded it are recognised by their fields (`legacy_study`).
+"""
+
+import argparse
+from dataclasses import dataclass, field
 from typing import Callable
 
+from lib.analysis.files import read_config
+from lib.errors import UsageError
 from lib.registry import Registry
 
 
 @dataclass(frozen=True)
 class Study:
-    config_class: type
-    run: Callable  # run(config, argv) -> exit code
+    name: str
+    config_class: type  # a frozen dataclass of option() fields, inheriting lib.config.RunOptions
     description: str
-    resolve: Callable | None = None  # checks flag combinations: resolve(config) -> config
+    resolve: Callable  # resolve(config) -> config: defaults implied by other flags; bad combinations raise UsageError
+    run_path: Callable  # run_path(config) -> the run directory of a resolved config
+    run: Callable  # run(config, argv) -> exit code
+    analyze: Callable  # analyze(run_dirs, args, progress): the study's report of recorded runs
+    add_analyze_flags: Callable[[argparse.ArgumentParser], None] | None = None  # the study's own analyze flags
+    commands: dict = field(default_factory=dict)  # extra commands: name -> (one-line help, runner(argv) -> exit code)
 
 
 STUDIES = Registry("study")
 DEFAULT_STUDY = "glorot"
+
+
+def register(study: Study) -> None:
+    STUDIES.add(study.name, study, summary=study.description)
+
+
+def study(name: str) -> Study:
+    return STUDIES.entry(name).build
+
+
+def legacy_study(config: dict) -> str:
+    """The study of a config.json written before initlab recorded it: constnet configs name an `arch`."""
+    return "constnet" if "arch" in config else "glorot"
+
+
+def study_of_config(config) -> str:
+    if not isinstance(config, dict):
+        raise UsageError("config.json is not a run configuration")
+    name = config.get("study") or legacy_study(config)
+    if name not in STUDIES:
+        raise UsageError(f"config.json names study '{name}', which this initlab does not have "
+                         f"(valid: {', '.join(STUDIES.names())})")
+    return name
+
+
+def study_of_runs(run_paths: list[str]) -> Study:
+    """The one study of the run directories `run_paths` (analyze compares runs of one study)."""
+    names = {}
+    for path in run_paths:
+        config = read_config(path, "model_history/<dataset>/<run name>")
+        if not isinstance(config, dict):
+            raise UsageError(f"{path}/config.json is not a run configuration")
+        names[path] = study_of_config(config)
+    if len(set(names.values())) > 1:
+        (first, a), (second, b) = [next((p, s) for p, s in names.items() if s == kind) for kind in sorted(set(names.values()))][:2]
+        raise UsageError(f"analyze compares runs of one study: {first} is a {a} run, {second} a {b} run")
+    return study(next(iter(names.values())))
+
 
 from lib.studies import glorot, constnet  # noqa: E402,F401,I001  (register the studies, the default first)

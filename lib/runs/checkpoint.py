@@ -1,0 +1,79 @@
+"""The run checkpoint that `--resume` continues from (one per run, replaced after every epoch).
+
+`checkpoints/epoch<N>.h5` holds every variable of the model (weights, BN statistics and the
+dropout layers' random-generator states, which Keras' own weight files leave out) and of the
+optimizer (update counter, momenta), in the model's variable order; `checkpoints/state.json`
+names the newest complete one. Both are written under temporary names and renamed, the file
+before the state, so a crash at any moment leaves the previous checkpoint in force.
+"""
+
+import json
+import os
+
+import h5py
+import numpy as np
+
+from lib.storage import atomic
+from lib.errors import UsageError
+
+FOLDER = "checkpoints"
+STATE_FILE = "state.json"
+
+
+def _folder(run_path: str) -> str:
+    return os.path.join(run_path, FOLDER)
+
+
+def _variable_groups(model) -> dict:
+    return {"model": model.variables, "optimizer": model.optimizer.variables}
+
+
+def save_checkpoint(run_path: str, model, epoch: int) -> str:
+    """Write the checkpoint after `epoch` completed epochs; returns its path."""
+    import keras
+
+    folder = _folder(run_path)
+    os.makedirs(folder, exist_ok=True)
+    name = f"epoch{epoch}.h5"
+    partial = os.path.join(folder, name + ".partial")
+    with h5py.File(partial, "w") as f:
+        f.attrs["epoch"] = epoch
+        for group_name, variables in _variable_groups(model).items():
+            group = f.create_group(group_name)
+            for index, variable in enumerate(variables):
+                dataset = group.create_dataset(str(index), data=keras.ops.convert_to_numpy(variable.value))
+                dataset.attrs["path"] = variable.path
+    os.replace(partial, os.path.join(folder, name))
+    atomic.write_text(os.path.join(folder, STATE_FILE), json.dumps({"epoch": epoch, "file": name}) + "\n")
+    for old in os.listdir(folder):
+        if old.startswith("epoch") and old != name and (old.endswith(".h5") or old.endswith(".partial")):
+            os.remove(os.path.join(folder, old))
+    return os.path.join(folder, name)
+
+
+def checkpoint_epoch(run_path: str) -> int:
+    """Completed epochs of the newest checkpoint (0: none yet)."""
+    path = os.path.join(_folder(run_path), STATE_FILE)
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open(path) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"cannot read {path} ({error}); the run cannot be resumed") from None
+
+
+def load_checkpoint(run_path: str, model) -> int:
+    """Restore model and optimizer from the newest checkpoint; returns its epoch."""
+    with open(os.path.join(_folder(run_path), STATE_FILE)) as f:
+        state = json.load(f)
+    model.optimizer.build(model.trainable_variables)
+    with h5py.File(os.path.join(_folder(run_path), state["file"]), "r") as f:
+        for group_name, variables in _variable_groups(model).items():
+            group = f[group_name]
+            if len(group) != len(variables):
+                raise UsageError(f"checkpoint {state['file']} holds {len(group)} {group_name} variables, the model "
+                                 f"{len(variables)}: it was written by a different network")
+            for index, variable in enumerate(variables):
+                variable.assign(np.asarray(group[str(index)]))
+    return int(state["epoch"])

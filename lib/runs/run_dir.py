@@ -1,0 +1,101 @@
+"""The run directory contract (DESIGN.md, principle 9).
+
+`model_history/<dataset>/<run name>/` holds config.json, argv.txt, status.json,
+history.h5 + history.csv, results.json, tb/ (TensorBoard events) and the study's h5 files.
+An existing run directory is never silently overwritten.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import time
+
+from lib.storage import atomic
+from lib.errors import UsageError
+
+STATES = ("running", "done", "diverged", "failed", "interrupted")
+
+
+def check_available(path: str, overwrite: bool) -> None:
+    """Fail early, before any work, if `path` holds a run and --overwrite was not given."""
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"run directory {path} already exists; pass --overwrite to replace it or --name to choose another")
+    parent = _existing_ancestor(os.path.dirname(os.path.abspath(path)))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot create run directory {path}: {parent} is a file; choose another --output_dir")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot create run directory {path}: {parent} is not writable; choose another --output_dir")
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+class RunDirectory:
+    def __init__(self, path: str):
+        self.path = path
+
+    @classmethod
+    def create(cls, path: str, *, overwrite: bool, config_json: str, argv: list[str]) -> "RunDirectory":
+        """Make the directory (replacing an old one only with `overwrite`) and record config + argv."""
+        check_available(path, overwrite)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        try:
+            os.makedirs(path)
+        except OSError as error:
+            raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
+        run = cls(path)
+        atomic.write_text(run.file("config.json"), config_json)
+        atomic.write_text(run.file("argv.txt"), shlex.join(argv) + "\n")
+        run.set_status("running")
+        return run
+
+    def append_argv(self, argv: list[str]) -> None:
+        """A resumed run: argv.txt gets the resuming command line under the original one."""
+        with open(self.file("argv.txt")) as f:
+            text = f.read()
+        atomic.write_text(self.file("argv.txt"), text + shlex.join(argv) + "\n")
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def set_status(self, state: str, *, reason: str = "", last_epoch: int | None = None) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown run state '{state}'")
+        status = {"state": state, "last_epoch": last_epoch, "reason": reason, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        atomic.write_text(self.file("status.json"), json.dumps(status, indent=2) + "\n")
+
+    def write_json(self, name: str, value) -> None:
+        atomic.write_text(self.file(name), json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def check_run_path(path: str, *, overwrite: bool, resume: bool) -> None:
+    """Before any work: a new run needs a free path (or --overwrite), a resumed one a run directory."""
+    from lib.runs.resume import read_run_config
+
+    if resume and overwrite:
+        raise UsageError("--resume continues a run and --overwrite replaces it; pass only one of them")
+    if resume:
+        read_run_config(path)
+    else:
+        check_available(path, overwrite)
+
+
+def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
+    """The run directory of `config` and the epochs already done: a new one, or a resumed one cut
+    back to its checkpoint (lib.runs.resume)."""
+    from lib.config import to_json
+    from lib.runs.resume import prepare_resume
+
+    command = ["experiment.py", *argv]
+    if not config.resume:
+        return RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config), argv=command), 0
+    start_epoch = prepare_resume(path, to_json(config))
+    run = RunDirectory(path)
+    run.append_argv(command)
+    run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)
+    return run, start_epoch

@@ -1,0 +1,118 @@
+"""The shared training runner: fit with the run's callbacks, evaluate on the test set, record.
+
+Studies build and compile their model and its input pipeline; this module owns what every
+run does the same way: per-epoch history files, TensorBoard events, run status, and the final
+test-set evaluation written to results.json.
+"""
+
+import sys
+
+import keras
+
+from callbacks.divergence_guard import DivergenceGuard, UpdateDivergenceGuard
+from callbacks.epoch_checkpoint import EpochCheckpoint
+from callbacks.epoch_history import EpochHistory
+from callbacks.epoch_test_evaluation import EpochTestEvaluation
+from callbacks.stop_on_interruption import StopOnInterruption
+from lib.runs.checkpoint import load_checkpoint
+from lib.datasets.splits import Split
+from lib.errors import RunDiverged, RunInterrupted, RunStopped
+from lib.storage.epoch_table import read_epoch_table
+from lib.runs.history import HistoryFiles
+from lib.runs.interruption import Interruption
+from lib.runs.run_dir import RunDirectory
+from lib.storage.tensorboard_scalars import TensorBoardScalars
+
+EVALUATION_BATCH_SIZE = 500  # evaluation only: a larger batch gives the same mean, faster
+
+
+def progress_verbosity() -> int:
+    """A live progress bar on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, test: Split | None,
+                       run: RunDirectory | None, config_json: str, epochs: int, start_epoch: int = 0,
+                       validation_is_test: bool = False, check_every_update: bool = True,
+                       callbacks: list | None = None, verbose: int | None = None) -> dict:
+    """Fit on `inputs` (from lib.datasets.pipeline.fit_inputs), then return the results dict (also written to the run).
+
+    With a run directory: the run is checkpointed after every epoch; `start_epoch` > 0 continues
+    from that checkpoint (weights, optimizer, random-generator states) and from the same
+    position of the training stream. A NaN/Inf loss or weights stop the run as `diverged`
+    (RunDiverged) at the end of the epoch, or after the update with `check_every_update`
+    (which costs ~1% of a tiny update: see callbacks.divergence_guard); SIGINT/SIGTERM after
+    the update in progress as `interrupted` (RunInterrupted, lib.runs.interruption). Either way
+    every file keeps its complete epochs. With a `test` split the test set is also evaluated after every
+    epoch (history keys `test_loss`, `test_acc`) for Glorot Figs. 11-12. Studies that
+    validate on the test set itself, as the ConstNet code does, pass it as `validation` with
+    `validation_is_test`: results then name it `test`.
+    """
+    steps = inputs["steps_per_epoch"]
+    guard = (UpdateDivergenceGuard if check_every_update else DivergenceGuard)(steps)
+    interruption = Interruption()
+    callbacks = [StopOnInterruption(interruption), guard, *(callbacks or [])]
+    checkpoint = None
+    if run is not None:
+        if test is not None:
+            callbacks.insert(2, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
+        resume = start_epoch > 0
+        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
+                                                   resume=resume), TensorBoardScalars(run.file("tb"))))
+        checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
+        callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
+        if resume:
+            load_checkpoint(run.path, model)
+            inputs["x"].first_batch = start_epoch * steps
+    verbose = progress_verbosity() if verbose is None else verbose
+
+    def completed_epochs() -> int:
+        return checkpoint.last_epoch or start_epoch if checkpoint is not None else start_epoch
+
+    try:
+        with interruption.handling(model):
+            history = model.fit(**inputs, epochs=epochs, initial_epoch=start_epoch,
+                                validation_data=(validation.x, validation.y),
+                                validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
+            if guard.reason is not None:
+                raise RunDiverged(f"diverged: {guard.reason}")
+            if interruption.requested and start_epoch + len(history.epoch) < epochs:
+                raise interruption.error()  # the signal came while fit was starting
+            scores = None if test is None else model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE,
+                                                              return_dict=True, verbose=0)
+    except BaseException as error:
+        _close(callbacks)
+        if run is not None:
+            state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
+            reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
+            run.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=completed_epochs())
+        raise
+    label = "test" if validation_is_test else "val"
+    results = {"epochs": epochs,
+               f"final_{label}_acc": float(history.history["val_acc"][-1]),
+               f"best_{label}_acc": _best(run, history.history["val_acc"]),
+               f"final_{label}_loss": float(history.history["val_loss"][-1])}
+    if scores is not None:
+        results.update(test_loss=float(scores["loss"]), test_acc=float(scores["acc"]),
+                       test_error_percent=100.0 * (1.0 - float(scores["acc"])))
+    if run is not None:
+        run.write_json("results.json", results)
+        run.set_status("done", last_epoch=epochs)
+    return results
+
+
+def _best(run: RunDirectory | None, val_acc: list) -> float:
+    """The best validation accuracy of the whole run (a resumed run's history holds the earlier epochs)."""
+    if run is not None:
+        return float(max(read_epoch_table(run.file("history.h5"))["val_acc"]))
+    return float(max(val_acc))
+
+
+def _close(callbacks: list) -> None:
+    """Close the writers of a run that stops early, so every file is flushed and closed."""
+    for callback in callbacks:
+        close = getattr(callback, "close", None)
+        if close is not None:
+            close()
+
+

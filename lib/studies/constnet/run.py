@@ -1,0 +1,136 @@
+"""The constnet study's run: build ConstNet or LeakyNet, train with per-epoch correlations, evaluate.
+
+No Keras at import time: the CLI imports this module only to run.
+"""
+
+import math
+import os
+
+from lib.config import to_json
+from lib.studies.constnet.config import (DATASET_OPTIONS, STREAM_EPOCH_EXAMPLES, ConstnetConfig, gpu_ids, resolve,
+                                         run_path)
+
+
+def load_data(config: ConstnetConfig):
+    """(train, test, num_classes): the training split (a held-out validation part merged back in,
+    as the original trains on all 50,000 CIFAR images) and the test split evaluated every epoch."""
+    import numpy as np
+
+    from lib.datasets import DATASETS
+    from lib.datasets.splits import Split
+
+    splits = DATASETS.build(config.dataset, seed=config.seed, **DATASET_OPTIONS[config.dataset])
+    train = splits.train
+    if isinstance(train, Split):
+        train = Split(np.concatenate([train.x, splits.validation.x]), np.concatenate([train.y, splits.validation.y]))
+    return train, splits.test, splits.num_classes
+
+
+def steps_per_epoch(config: ConstnetConfig, train) -> int:
+    if config.steps_per_epoch is not None:
+        return config.steps_per_epoch
+    examples = len(train) if hasattr(train, "__len__") else STREAM_EPOCH_EXAMPLES
+    return math.ceil(examples / config.batch_size)
+
+
+def build_model(config: ConstnetConfig, input_shape, num_classes: int, steps: int, *, synchronized_bn: bool = False):
+    """The network, compiled as the original: SGD with momentum, the epoch-step schedule, cross-entropy on logits."""
+    import keras
+
+    from lib.studies.constnet.schedules import EpochStepDrops
+    from models import MODELS
+
+    common = dict(depth=config.layers, widen_factor=config.widen_factor, batchnorm=config.batchnorm,
+                  droprate=config.droprate, weight_decay=config.weight_decay, synchronized_bn=synchronized_bn,
+                  seed=config.seed)
+    if config.arch == "constnet":
+        model = MODELS.build("constnet", input_shape, num_classes, fixup=not config.disable_fixup,
+                             dropout_conv1=config.dropl1, varnet=config.varnet, sigma_w=config.sigma_w, **common)
+    else:  # the original's --varnet sets LeakyNet's classifier noise to 1
+        model = MODELS.build("leakynet", input_shape, num_classes, init=config.init, lrelu=config.lrelu,
+                             noise=1.0 if config.varnet else config.noise, **common)
+    optimizer = keras.optimizers.SGD(EpochStepDrops(config.lr, steps, config.epochs), momentum=config.momentum,
+                                     nesterov=config.nesterov)
+    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="acc"),
+                           keras.metrics.CategoricalCrossentropy(from_logits=True, name="ce")])
+    return model
+
+
+def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_epoch=0, verbose=None, extra_callbacks=()):
+    """Build (inside `strategy`'s scope), train with per-epoch correlations (from `start_epoch`'s
+    checkpoint), evaluate; returns (model, results)."""
+    import keras
+
+    from lib.backend import distribute
+    from lib.datasets.augment import pad_crop_flip
+    from lib.environment import check_backend
+    from lib.datasets.pipeline import fit_inputs
+    from lib.backend.precision import apply_policy
+    from lib.runs.training import train_and_evaluate
+
+    train_split, test, num_classes = data
+    steps = steps_per_epoch(config, train_split)
+    check_backend(config.backend)
+    apply_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    with distribute.scope(strategy):
+        model = build_model(config, test.x.shape[1:], num_classes, steps,
+                            synchronized_bn=distribute.synchronized_batch_norm(strategy))
+    callbacks = list(extra_callbacks)
+    if run_dir is not None:
+        callbacks += run_callbacks(config, test, run_dir, start_epoch)
+    inputs = fit_inputs(train_split, batch_size=config.batch_size, steps_per_epoch=steps, num_classes=num_classes,
+                        flat=False, seed=config.seed, augment=None if config.no_augment else pad_crop_flip)
+    results = train_and_evaluate(model, inputs, validation=test, test=None, run=run_dir, config_json=to_json(config),
+                                 epochs=config.epochs, start_epoch=start_epoch, validation_is_test=True,
+                                 callbacks=callbacks, verbose=verbose)
+    return model, results
+
+
+def run_callbacks(config: ConstnetConfig, test, run_dir, start_epoch: int = 0) -> list:
+    """Correlations at init and after every epoch; Keras weight files (last, best) unless --no-saves."""
+    import keras
+
+    from callbacks.correlation_monitor import CorrelationMonitor
+    from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
+    from lib.studies.constnet.meter import CorrelationMeter
+    from lib.storage.epoch_table import read_epoch_table
+
+    probe = test.x[:config.probe_size]
+    table = CorrelationTable(run_dir.file("correlations.h5"), to_json(config), resume=start_epoch > 0)
+    callbacks = [CorrelationMonitor(
+        lambda model: CorrelationMeter(model, probe, max_rows=config.correlation_rows, seed=config.seed),
+        table, CorrelationScalars(run_dir.file("tb")), start_epoch=start_epoch)]
+    if not config.no_saves:
+        best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else None
+        os.makedirs(run_dir.file("checkpoints"), exist_ok=True)
+        callbacks += [keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/last.weights.h5"), save_weights_only=True),
+                      keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/best.weights.h5"), save_weights_only=True,
+                                                      monitor="val_acc", mode="max", save_best_only=True,
+                                                      initial_value_threshold=best_so_far)]
+    return callbacks
+
+
+def run(config: ConstnetConfig, argv: list[str]) -> int:
+    from lib.backend import distribute
+    from lib.backend.determinism import enable_deterministic_ops
+    from lib.runs.run_dir import check_run_path, open_run
+
+    config = resolve(config)
+    path = run_path(config)
+    check_run_path(path, overwrite=config.overwrite, resume=config.resume)
+    if config.deterministic:
+        enable_deterministic_ops()
+    strategy = distribute.strategy_for_gpu_ids(gpu_ids(config.device))
+    data = load_data(config)
+    run_dir, start_epoch = open_run(path, config, argv)
+    kind = "ConstNet" if config.arch == "constnet" else f"LeakyNet --init {config.init} alpha {config.lrelu}"
+    print(f"constnet: {kind} WRN-{config.layers}-{config.widen_factor}, {config.dataset}, batch {config.batch_size}, "
+          f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps -> {path}"
+          + (f", resumed after epoch {start_epoch}" if start_epoch else ""), flush=True)
+    _, results = train(config, data, strategy=strategy, run_dir=run_dir, start_epoch=start_epoch)
+    print(f"best test accuracy {100 * results['best_test_acc']:.2f}%, final {100 * results['final_test_acc']:.2f}%",
+          flush=True)
+    return 0
+
