@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from callbacks.gradient_activation_store import GradientActivationStore  # noqa: E402
-from lib.backend.gradients import ProbeRecord  # noqa: E402
+from lib.backend.probe_record import ProbeRecord  # noqa: E402
 from lib.storage.records import RecordWriter  # noqa: E402
 from lib.datasets.pipeline import fit_inputs  # noqa: E402
 from lib.studies.glorot.config import GlorotConfig, resolve  # noqa: E402

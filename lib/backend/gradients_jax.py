@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from lib.backend.gradients import ProbeRecord, dense_layer_names
+from lib.backend.probe_record import ProbeRecord, dense_layer_names
 
 
 class JaxFeedforwardProbe:

@@ -3,7 +3,7 @@ that shares the trained model's layers (so it also works under MirroredStrategy)
 
 import numpy as np
 
-from lib.backend.gradients import ProbeRecord, dense_layer_names
+from lib.backend.probe_record import ProbeRecord, dense_layer_names
 
 
 class TensorFlowFeedforwardProbe:

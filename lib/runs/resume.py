@@ -23,7 +23,10 @@ from lib.storage.records import RECORDS_FOLDER, record_file_name, record_files
 IGNORED_FIELDS = ("overwrite", "resume", "study")
 
 
-def differing_fields(saved: dict, current: dict) -> list[str]:
+def differing_fields(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:
+    """'field saved -> current' for every field that changes what the run computes. A field the saved
+    config lacks was added to initlab after the run started: the run had its default behaviour."""
+    saved = {**(defaults or {}), **saved}
     keys = sorted((set(saved) | set(current)) - set(IGNORED_FIELDS))
     return [f"{key} {saved.get(key)!r} -> {current.get(key)!r}" for key in keys if saved.get(key) != current.get(key)]
 
@@ -42,10 +45,11 @@ def read_run_config(run_path: str) -> dict:
     return config
 
 
-def prepare_resume(run_path: str, config_json: str) -> int:
-    """Check the run can be resumed with this config; cut its files back; return the epochs already done."""
+def prepare_resume(run_path: str, config_json: str, defaults: dict | None = None) -> int:
+    """Check the run can be resumed with this config (`defaults`: the config class's field defaults);
+    cut its files back; return the epochs already done."""
     saved = read_run_config(run_path)
-    differences = differing_fields(saved, json.loads(config_json))
+    differences = differing_fields(saved, json.loads(config_json), defaults)
     if differences:
         raise UsageError(f"cannot resume {run_path} with a different configuration: {'; '.join(differences)}")
     status = _status(run_path)

@@ -5,6 +5,7 @@ history.h5 + history.csv, results.json, tb/ (TensorBoard events) and the study's
 An existing run directory is never silently overwritten.
 """
 
+import dataclasses
 import json
 import os
 import shlex
@@ -94,7 +95,8 @@ def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
     command = ["experiment.py", *argv]
     if not config.resume:
         return RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config), argv=command), 0
-    start_epoch = prepare_resume(path, to_json(config))
+    defaults = {field.name: field.default for field in dataclasses.fields(config)}
+    start_epoch = prepare_resume(path, to_json(config), defaults)
     run = RunDirectory(path)
     run.append_argv(command)
     run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)

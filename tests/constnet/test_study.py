@@ -19,8 +19,8 @@ from lib.initializers.leakynet_codes import GRID
 from lib.studies.constnet.schedules import EpochStepDrops, drop_epochs, rate_at_epoch
 from lib.studies import STUDIES
 from lib.studies.constnet.config import ConstnetConfig, default_run_name, resolve
-from lib.studies.constnet.flags import gpu_ids
-from tests.helpers import REPO
+from lib.studies.constnet.config import gpu_ids
+from tests.helpers import REPO, run_script
 
 CONSTNET = STUDIES.entry("constnet").build
 # A ConstNet small enough for CPU tests: depth 7 (one block per group), widths 16, 16, 32, 64.
@@ -49,10 +49,8 @@ def test_readme_command_lines_parse_as_the_original():
 
 
 def test_flag_parsing_does_not_start_tensorflow():
-    code = ("import sys; from lib.cli import main; main(['constnet', '--layers', '15']); "
-            "print('keras' in sys.modules, 'tensorflow' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.stdout.split() == ["False", "False"]
+    result = run_script("cli_imports.py", "constnet", "--layers", "15", timeout=60)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"code": 2, "keras": False, "tensorflow": False}
 
 
 def test_learning_rate_drops_at_the_original_epochs():
@@ -114,6 +112,7 @@ def constnet_run(tmp_path, *flags, epochs=2):
     return run
 
 
+@pytest.mark.replication
 def test_deterministic_constnet_keeps_identical_channels(tmp_path):
     """The paper's claim: without a symmetry-breaking mechanism, ConstNet's channels stay identical."""
     run = constnet_run(tmp_path, "--cudaNoise")
@@ -137,6 +136,7 @@ def test_deterministic_constnet_keeps_identical_channels(tmp_path):
     assert results["final_test_acc"] == pytest.approx(float(history["val_acc"][-1]))
 
 
+@pytest.mark.replication
 @pytest.mark.parametrize("flags", [["--droprate", "0.01"], ["--varnet"]], ids=" ".join)
 def test_dropout_or_random_init_breaks_the_symmetry(tmp_path, flags):
     run = constnet_run(tmp_path, "--no-saves", *flags)

@@ -13,32 +13,12 @@ import sys
 import numpy as np
 
 from lib.cli import main
-from tests.helpers import REPO
+from tests.helpers import REPO, run_script
 
-RECORD_SCRIPT = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-import numpy as np, keras
-from lib.backend.gradients import FeedforwardProbe
-from lib.studies.glorot.config import GlorotConfig, resolve
-from lib.studies.glorot.run import build_model
-config = resolve(GlorotConfig(hidden_layers=4, units=64, backend=keras.backend.backend()))
-model = build_model(config, 1024, 9)
-rng = np.random.default_rng(0)  # the same weights and probe on both backends, made by NumPy
-model.set_weights([rng.uniform(-0.1, 0.1, w.shape).astype("float32") for w in model.get_weights()])
-x = rng.uniform(-1, 1, (50, 1024)).astype("float32")
-y = np.eye(9, dtype="float32")[rng.integers(0, 9, 50)]
-record = FeedforwardProbe(model).capture(x, y)
-arrays = {f"{kind}/{key}": value for kind, group in record.as_groups(with_weights=True).items()
-          for key, value in group.items()}
-np.savez(sys.argv[2], **arrays)
-"""
 
 
 def record_under(backend, path):
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run([sys.executable, "-c", RECORD_SCRIPT, REPO, str(path)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = run_script("record_probe.py", str(path), env={"KERAS_BACKEND": backend}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return dict(np.load(path))
 

@@ -1,13 +1,15 @@
 """The command line: xavier_init's commands parse as written; every bad input is one line, exit != 0, nothing written."""
 
+import json
 import os
 
 import pytest
 
-from lib.cli import main, study_parser
+from lib.cli import commands, main, study_parser
 from lib.config import from_namespace
 from lib.studies import STUDIES
 from lib.studies.glorot.config import GlorotConfig, default_run_name, resolve
+from tests.helpers import run_script
 
 GLOROT = STUDIES.entry("glorot").build
 
@@ -186,15 +188,21 @@ def test_num_gpus_zero_hides_gpus_before_tensorflow_starts(monkeypatch):
         assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
 
 
+def cli_imports(*argv):
+    """(report, stderr) of tests/scripts/cli_imports.py: main(argv) in a fresh process."""
+    result = run_script("cli_imports.py", *argv, timeout=120)
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
 def test_cli_parses_flags_without_starting_tensorflow():
     """Flag errors must be instant and one line: TensorFlow prints start-up notices when imported."""
-    import subprocess
-    import sys
+    report, stderr = cli_imports("--activation", "nope")
+    assert report == {"code": 2, "keras": False, "tensorflow": False}
+    assert stderr.count("\n") == 1
 
-    from tests.helpers import REPO
 
-    code = ("import sys; from lib.cli import main; main(['--activation', 'nope']); "
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "False False", result
-    assert result.stderr.count("\n") == 1
+@pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in (*STUDIES.names(), *commands()))],
+                         ids=" ".join)
+def test_help_of_every_study_and_command_never_starts_keras(argv):
+    report, _ = cli_imports(*argv)
+    assert report == {"code": 0, "keras": False, "tensorflow": False}

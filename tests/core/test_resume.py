@@ -19,28 +19,8 @@ import pytest
 
 from lib.storage.epoch_table import read_epoch_table
 from lib.storage.records import read_record, record_epochs
-from tests.helpers import REPO
+from tests.helpers import REPO, SCRIPTS
 
-KILLING_RUNNER = r"""
-import os, signal, sys
-sys.path.insert(0, sys.argv[1])
-target, dataset_number = sys.argv[2].split("@") if "@" in sys.argv[2] else ("", "0")
-argv = sys.argv[3:]
-from lib import environment
-environment.prepare(argv)
-import h5py
-created = [0]
-create_dataset = h5py.Group.create_dataset
-def killing_create_dataset(self, name, *args, **kwargs):
-    if target and self.file.filename.endswith(target):
-        created[0] += 1
-        if created[0] == int(dataset_number):
-            os.kill(os.getpid(), signal.SIGKILL)
-    return create_dataset(self, name, *args, **kwargs)
-h5py.Group.create_dataset = killing_create_dataset
-from lib.cli import main
-sys.exit(main(argv))
-"""
 
 GLOROT = ["--units", "24", "--epochs", "4", "--steps_per_epoch", "25", "--probe_size", "40", "--seed", "7"]
 # A ConstNet with dropout: the resumed run must also continue the dropout masks' random stream.
@@ -50,7 +30,7 @@ CONSTNET = ["constnet", "--layers", "7", "--widen-factor", "1", "--batchnorm", "
 
 def run(argv, output_dir=None, kill_at="", timeout=600):
     where = [] if output_dir is None else ["--output_dir", str(output_dir)]
-    command = [sys.executable, "-c", KILLING_RUNNER, REPO, kill_at, *argv, *where]
+    command = [sys.executable, os.path.join(SCRIPTS, "kill_during_write.py"), kill_at, *argv, *where]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 

@@ -8,11 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-from lib.studies.glorot.jacobian import mean_singular_values
 from lib.datasets import DATASETS
+from lib.studies.glorot.jacobian import mean_singular_values
 from lib.backend.gradients import FeedforwardProbe
 from lib.studies.glorot.config import GlorotConfig, resolve
 from lib.studies.glorot.run import build_model
+
+pytestmark = pytest.mark.replication  # the paper's numbers at initialization (§4.2.2, Figs. 6-8)
 
 HIDDEN = [f"dense_{k}" for k in range(1, 6)]
 JACOBIAN_EXAMPLES = 10  # the mean singular value varies by < 1% between examples; 10 keep the test fast

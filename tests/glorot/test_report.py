@@ -4,8 +4,6 @@ and every bad input is one stderr line, exit code != 0 and no output."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 from lib.studies.glorot import frames
 from lib.studies.glorot.report import FIGURES, SUMMARY_FILE
 from lib.cli import main
-from tests.helpers import REPO
+from tests.helpers import run_script
 
 HIDDEN_LAYERS, UNITS, EPOCHS = 4, 48, 2
 LAYERS = range(1, HIDDEN_LAYERS + 1)
@@ -228,9 +226,6 @@ def test_bad_analyze_flags(runs, tmp_path, capsys, argv):
 
 def test_analyze_never_starts_tensorflow(runs, tmp_path):
     """Through the real entry point: the error is the only stderr line (no TensorFlow start-up notices)."""
-    code = ("import sys; from lib.cli import main; code = main(['analyze', sys.argv[1], '--out', sys.argv[2]]); "
-            "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, runs["unrecorded"], str(tmp_path / "out")], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "2 False False", result
+    result = run_script("cli_imports.py", "analyze", runs["unrecorded"], "--out", str(tmp_path / "out"), timeout=120)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"code": 2, "keras": False, "tensorflow": False}
     assert result.stderr.count("\n") == 1 and "--record_every 0" in result.stderr
