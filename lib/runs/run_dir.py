@@ -2,10 +2,12 @@
 
 `model_history/<dataset>/<run name>/` holds config.json, argv.txt, status.json,
 history.h5 + history.csv, results.json, tb/ (TensorBoard events) and the study's h5 files.
-An existing run directory is never silently overwritten.
+An existing run directory is never silently overwritten, and a run has one writer at a time: the
+process that writes a run holds an exclusive lock on its directory until the run ends.
 """
 
 import dataclasses
+import fcntl
 import json
 import os
 import shlex
@@ -35,21 +37,37 @@ def _existing_ancestor(path: str) -> str:
     return path
 
 
+def lock_directory(path: str) -> int:
+    """An exclusive flock on the directory itself (no lock file to clean up); the OS drops it when
+    the process ends, even by SIGKILL, so a crashed run never stays locked. Returns the descriptor."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UsageError(f"{path} is being written by another initlab process; wait for it to end or stop it "
+                         "first (one writer per run)") from None
+    return descriptor
+
+
 class RunDirectory:
-    def __init__(self, path: str):
+    def __init__(self, path: str, lock: int | None = None):
         self.path = path
+        self._lock = lock  # the descriptor holding the directory's lock while this process writes the run
 
     @classmethod
     def create(cls, path: str, *, overwrite: bool, config_json: str, argv: list[str]) -> "RunDirectory":
         """Make the directory (replacing an old one only with `overwrite`) and record config + argv."""
         check_available(path, overwrite)
         if os.path.exists(path):
+            old = lock_directory(path)  # never replace a run another process is writing
             shutil.rmtree(path)
+            os.close(old)
         try:
             os.makedirs(path)
         except OSError as error:
             raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
-        run = cls(path)
+        run = cls(path, lock_directory(path))
         atomic.write_text(run.file("config.json"), config_json)
         atomic.write_text(run.file("argv.txt"), shlex.join(argv) + "\n")
         run.set_status("running")
@@ -69,6 +87,13 @@ class RunDirectory:
             raise ValueError(f"unknown run state '{state}'")
         status = {"state": state, "last_epoch": last_epoch, "reason": reason, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic.write_text(self.file("status.json"), json.dumps(status, indent=2) + "\n")
+        if state != "running":  # every run ends with its final state: the next writer may come
+            self.release()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def write_json(self, name: str, value) -> None:
         atomic.write_text(self.file(name), json.dumps(value, indent=2, sort_keys=True) + "\n")
@@ -96,8 +121,12 @@ def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
     if not config.resume:
         return RunDirectory.create(path, overwrite=config.overwrite, config_json=to_json(config), argv=command), 0
     defaults = {field.name: field.default for field in dataclasses.fields(config)}
-    start_epoch = prepare_resume(path, to_json(config), defaults)
-    run = RunDirectory(path)
+    run = RunDirectory(path, lock_directory(path))  # before the cut-back: nobody else may be writing
+    try:
+        start_epoch = prepare_resume(path, to_json(config), defaults)
+    except BaseException:
+        run.release()
+        raise
     run.append_argv(command)
     run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)
     return run, start_epoch

@@ -1,15 +1,8 @@
 """The tests' oracle for lib.studies.constnet.correlations: the same definitions in float64 NumPy
 (Blumenfeld et al. 2020, §3 of reference/constnet.md).
 
-A weight tensor is cut into rows three ways (Keras layouts: conv (kh, kw, C_in, C_out), dense
-(in, out)):
-- forward: one row per output filter, its fan-in weights (C_out rows of kh*kw*C_in);
-- backward: one row per input channel, its fan-out weights (C_in rows of kh*kw*C_out);
-- kernels: one row per (input, output) pair, its kh*kw taps (degenerate for 1x1 and dense).
-Of at most `max_rows` randomly chosen rows, rho = mean over pairs i < j of the Pearson
-correlation of rows i and j, a pair involving a constant row counting as 1 (the original's NaN
--> 1 rule). The original logs -ln|rho| (0: identical rows) and Diversity = sum over layers of
-ln sqrt(1 - rho_backward^2).
+The rows and the mean pair correlation are defined in that module's docstring; here they are
+computed the plain way, so that the tests compare two independent implementations.
 
 Everything here is NumPy on float64 copies, independent of any backend; production code measures
 on the device (lib.studies.constnet.correlations), and the tests check it against this.
