@@ -29,16 +29,23 @@ def _zeros(seed: int):
 
 
 def _initializers(varnet: bool, sigma_w: float | None):
-    """(conv1, block conv, shortcut) initializer factories, each taking a seed (§2.2, §2.3)."""
+    """(conv1, block conv, shortcut) initializer factories, each taking a seed (§2.2, §2.3).
+
+    Random kernels are N(0, gain²·sigma_w/fan_out), fan_out = k·k·C_out (BeyondSigProp model.py):
+    block convs with the ReLU gain² = 2, and with varnet conv1 (1/(9·16) at sigma_w = 1) and the
+    1×1 shortcuts (1/C_out) with gain 1, so -W scales all three. sigma_w = 0 gives all-zero kernels.
+    """
     if sigma_w is None:
         sigma_w = 1.0 if varnet else 0.0
     if sigma_w < 0:
         raise ValueError(f"sigma_w must be >= 0; got {sigma_w}")
-    # Block convs: N(0, 2·sigma_w/(9·C_out)), He fan-out for sigma_w = 1; all zeros for ConstNet.
-    block = _fan_out_normal(2 * sigma_w) if sigma_w > 0 else _zeros
+
+    def random(gain_squared: float):
+        return _fan_out_normal(gain_squared * sigma_w) if sigma_w > 0 else _zeros
+
     if varnet:
-        return _fan_out_normal(1.0), block, _fan_out_normal(1.0)
-    return _average, block, _average
+        return random(1.0), random(2.0), random(1.0)
+    return _average, random(2.0), _average
 
 
 @MODELS.register("constnet", tiny={"depth": 7, "widen_factor": 1})

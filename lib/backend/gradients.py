@@ -3,7 +3,7 @@
 Backend-specific (DESIGN.md, principle 6): `FeedforwardProbe(model)` returns the
 implementation of the running Keras backend, lib.backend.gradients_tensorflow (a GradientTape over a
 multi-output probe model) or lib.backend.gradients_jax (`stateless_call` + `jax.grad` with zero "tap"
-inputs added to the pre-activations). Both return the same ProbeRecord.
+inputs added to the pre-activations). Both return the same ProbeRecord (lib.backend.probe_record).
 
 For hidden layer i (Dense `dense_i` -> Activation `act_i`), with s = pre-activation,
 z = activation, C_n the cross-entropy of example n and L = mean_n C_n over the probe batch:
@@ -13,8 +13,6 @@ z = activation, C_n the cross-entropy of example n and L = mean_n C_n over the p
   weight_gradients[i]    dL/dW_i, dL/db_i          kernel and bias shapes  paper Figs. 8, 9
 Since s_i of example n only affects C_n, dC_n/ds_i,n = N * dL/ds_i,n: one tape gives all.
 """
-
-from lib.backend.probe_record import ProbeRecord, dense_layer_names  # noqa: F401  (the record type of both implementations)
 
 
 def FeedforwardProbe(model):  # noqa: N802 (a factory standing in for the backend's class)

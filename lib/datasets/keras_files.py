@@ -8,8 +8,9 @@ With no network, or with INITLAB_OFFLINE=1, the error names the file and where t
 Splits follow Glorot & Bengio (§2.2): the last 10,000 training examples are held out for
 validation and the test set is used only for the final evaluation. Preprocessing follows
 xavier_init: one scalar mean/std over the training pixels, labels one-hot. A study can ask
-for another split (`validation_size=0`: train on all 50,000) and for the ConstNet code's
-per-channel normalization with its fixed CIFAR constants (`normalization="cifar_channels"`).
+for another split (`validation_size=0`: train on all 50,000) and for the pixels scaled to
+[0, 1] and nothing more (`normalization="unit"`), to normalize them its own way (the constnet
+study's per-channel CIFAR constants live in lib/studies/constnet/config.py).
 """
 
 import os
@@ -19,18 +20,11 @@ import numpy as np
 
 from lib.datasets import DATASETS
 from lib.datasets.splits import DatasetSplits, Split, one_hot, standardize
-from lib.errors import DatasetUnavailable
+from lib.errors import DatasetUnavailable, UsageError
 
 VALIDATION_SIZE = 10_000  # the paper holds out 10,000 training examples
-# xavier_init's budget of 2.5e7 examples, in epochs over the 60,000 / 50,000 Keras training images.
-MNIST_EPOCHS = int(2.5e7 / 60_000)
-CIFAR10_EPOCHS = int(2.5e7 / 50_000)
-
-CIFAR100_EPOCHS = CIFAR10_EPOCHS
-# The ConstNet code's CIFAR normalization (reference/constnet.md §1, Data), per RGB channel.
-CIFAR_CHANNEL_MEAN = np.array([125.3, 123.0, 113.9], dtype=np.float32) / 255
-CIFAR_CHANNEL_STD = np.array([63.0, 62.1, 66.7], dtype=np.float32) / 255
-NORMALIZATIONS = ("scalar", "cifar_channels")
+# scalar: xavier_init's standardization (splits.standardize); unit: pixel levels / 255, in [0, 1].
+NORMALIZATIONS = ("scalar", "unit")
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -115,15 +109,19 @@ def _fetch(name: str, path: str, hint: str, download) -> None:
         raise DatasetUnavailable(f"{name}: keras.datasets did not leave {path}; {hint}")
 
 
+def check_normalization(normalization: str) -> None:
+    """Fail before any file is read: a bad option is the caller's error, not the data's."""
+    if normalization not in NORMALIZATIONS:
+        raise UsageError(f"unknown normalization '{normalization}' (valid: {', '.join(NORMALIZATIONS)})")
+
+
 def _normalize(normalization: str, train, *others) -> list[np.ndarray]:
     if normalization == "scalar":
         return standardize(train, *others)
-    if normalization == "cifar_channels":
-        return [(np.asarray(a, dtype=np.float32) / 255 - CIFAR_CHANNEL_MEAN) / CIFAR_CHANNEL_STD for a in (train, *others)]
-    raise ValueError(f"unknown normalization '{normalization}' (valid: {', '.join(NORMALIZATIONS)})")
+    return [np.asarray(a, dtype=np.float32) / 255 for a in (train, *others)]
 
 
-def _splits(name, train, test, num_classes, epochs, validation_size, normalization="scalar") -> DatasetSplits:
+def _splits(name, train, test, num_classes, validation_size, normalization="scalar") -> DatasetSplits:
     (x_train, y_train), (x_test, y_test) = train, test
     cut = len(x_train) - validation_size
     x_fit, x_val, x_test = _normalize(normalization, x_train[:cut], x_train[cut:], x_test)
@@ -132,42 +130,43 @@ def _splits(name, train, test, num_classes, epochs, validation_size, normalizati
         train=Split(x_fit, one_hot(y_train[:cut], num_classes)),
         validation=Split(x_val, one_hot(y_train[cut:], num_classes)),
         test=Split(x_test, one_hot(y_test, num_classes)),
-        num_classes=num_classes, class_names=tuple(str(i) for i in range(num_classes)),
-        default_batch_size=32, default_epochs=epochs)
+        num_classes=num_classes, class_names=tuple(str(i) for i in range(num_classes)))
 
 
 @DATASETS.register("mnist", tiny={"validation_size": 4})
-def mnist(seed: int = 0, validation_size: int = VALIDATION_SIZE) -> DatasetSplits:
+def mnist(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """MNIST 28x28 digits: 50,000 train / 10,000 validation / 10,000 test (keras.datasets file)."""
+    check_normalization(normalization)
     path = mnist_path()
     _fetch("mnist", path, f"put {MNIST_URL} there", lambda: _keras_datasets().mnist.load_data())
     train, test = read_mnist_npz(path)
-    return _splits("mnist", (train[0][..., None], train[1]), (test[0][..., None], test[1]), 10, MNIST_EPOCHS,
-                   validation_size)
+    return _splits("mnist", (train[0][..., None], train[1]), (test[0][..., None], test[1]), 10, validation_size,
+                   normalization)
 
 
-def _cifar(name: str, folder: str, url: str, read, download, num_classes: int, epochs: int, validation_size: int,
+def _cifar(name: str, folder: str, url: str, read, download, num_classes: int, validation_size: int,
            normalization: str) -> DatasetSplits:
     """Fetch (unless present) and read one of the CIFAR archives; a missing batch file says what to redo."""
+    check_normalization(normalization)
     _fetch(name, folder, f"extract {url} into {os.path.dirname(folder)}", download)
     try:
         train, test = read(folder)
     except FileNotFoundError as error:
         raise DatasetUnavailable(f"{name}: {error.filename} is missing (a partly extracted archive?); "
                                  f"extract {url} into {os.path.dirname(folder)} again") from None
-    return _splits(name, train, test, num_classes, epochs, validation_size, normalization)
+    return _splits(name, train, test, num_classes, validation_size, normalization)
 
 
 @DATASETS.register("cifar10", tiny={"validation_size": 4})
 def cifar10(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """CIFAR-10 32x32x3: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
     return _cifar("cifar10", cifar10_dir(), CIFAR10_URL, read_cifar10_dir, lambda: _keras_datasets().cifar10.load_data(),
-                  10, CIFAR10_EPOCHS, validation_size, normalization)
+                  10, validation_size, normalization)
 
 
 @DATASETS.register("cifar100", tiny={"validation_size": 4})
 def cifar100(seed: int = 0, validation_size: int = VALIDATION_SIZE, normalization: str = "scalar") -> DatasetSplits:
     """CIFAR-100 32x32x3, 100 fine classes: 40,000 train / 10,000 validation / 10,000 test (keras.datasets files)."""
     return _cifar("cifar100", cifar100_dir(), CIFAR100_URL, read_cifar100_dir,
-                  lambda: _keras_datasets().cifar100.load_data(label_mode="fine"), 100, CIFAR100_EPOCHS,
-                  validation_size, normalization)
+                  lambda: _keras_datasets().cifar100.load_data(label_mode="fine"), 100, validation_size,
+                  normalization)

@@ -12,9 +12,6 @@ from lib.datasets.splits import DatasetSplits, Split, StreamSplit, one_hot, stan
 
 SHAPESET_VALIDATION_SIZE = 300  # the paper's fixed set of 300 examples for statistics (§2.3)
 SHAPESET_TEST_SIZE = 10_000
-SHAPESET_BATCH_SIZE = 10  # the paper's mini-batches of 10 (§2.3)
-SHAPESET_STEPS_PER_EPOCH = 20_000  # xavier_init: 125 epochs of 20,000 updates = 2.5 M updates
-SHAPESET_EPOCHS = 125
 
 
 @DATASETS.register("shapeset", tiny={"validation_size": 30, "test_size": 100})
@@ -40,9 +37,7 @@ def shapeset(seed: int = 0, validation_size: int = SHAPESET_VALIDATION_SIZE,
         train=StreamSplit(ShapesetStream(seed, "train"), validation_size, shape),
         validation=split(ShapesetStream(seed, "train"), validation_size),
         test=split(ShapesetStream(seed, "test"), test_size),
-        num_classes=len(CLASS_NAMES), class_names=tuple(CLASS_NAMES),
-        default_batch_size=SHAPESET_BATCH_SIZE, default_epochs=SHAPESET_EPOCHS,
-        default_steps_per_epoch=SHAPESET_STEPS_PER_EPOCH)
+        num_classes=len(CLASS_NAMES), class_names=tuple(CLASS_NAMES))
 
 
 @DATASETS.register("mnist1d", tiny={"num_samples": 1000})
@@ -71,8 +66,7 @@ def mnist1d(seed: int = 0, num_samples: int = 5000, validation_size: int | None 
         train=Split(x[:cut], one_hot(y[:cut], 10)),
         validation=Split(x[cut:], one_hot(y[cut:], 10)),
         test=Split(data["x_test"].astype(np.float32), one_hot(data["y_test"], 10)),
-        num_classes=10, class_names=tuple(str(i) for i in range(10)),
-        default_batch_size=32, default_epochs=100)
+        num_classes=10, class_names=tuple(str(i) for i in range(10)))
 
 
 @DATASETS.register("digits")
@@ -91,5 +85,4 @@ def digits(seed: int = 0) -> DatasetSplits:
     return DatasetSplits(
         name="digits",
         train=Split(x_train, y[:-600]), validation=Split(x_val, y[-600:-300]), test=Split(x_test, y[-300:]),
-        num_classes=10, class_names=tuple(str(i) for i in range(10)),
-        default_batch_size=32, default_epochs=100)
+        num_classes=10, class_names=tuple(str(i) for i in range(10)))

@@ -1,4 +1,8 @@
-"""What every dataset loader returns: train / validation / test splits and their defaults."""
+"""What every dataset loader returns: train / validation / test splits, data only.
+
+Batch sizes, epochs and epoch lengths are a study's choices (e.g. lib/studies/glorot/config.py),
+so they live with the study; a loader says only whether its training data is a stream (StreamSplit).
+"""
 
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,10 +50,6 @@ class DatasetSplits:
     test: Split
     num_classes: int
     class_names: tuple[str, ...]
-    default_batch_size: int
-    default_epochs: int
-    # None: an epoch is one pass over the training arrays.
-    default_steps_per_epoch: int | None = None
 
     @property
     def example_shape(self) -> tuple[int, ...]:

@@ -137,6 +137,40 @@ def test_varnet_is_fan_out_gaussian_and_breaks_channel_symmetry():
     assert not channels_identical(ys["conv1"]) and not channels_identical(ys["group2_block0_out"])
 
 
+@pytest.mark.parametrize("sigma_w", [0.5, 1.0])
+def test_varnet_sigma_w_scales_conv1_and_shortcut_variances_as_the_original(sigma_w):
+    """BeyondSigProp model.py with --varnet: conv1 N(0, σ_w/(9·16)), 1×1 shortcuts N(0, σ_w/C_out), block
+    convs N(0, 2σ_w/(9·C_out)) (§2.3), so -W 0.5 halves all three; built through the study's flags."""
+    from lib.cli import study_parser
+    from lib.config import from_namespace
+    from lib.studies import study
+    from lib.studies.constnet.config import ConstnetConfig, resolve
+    from lib.studies.constnet.run import build_model
+
+    constnet = study("constnet")
+    flags = ["--varnet", "-W", str(sigma_w), "--layers", "7", "--widen-factor", "4", "--batchnorm"]
+    config = resolve(from_namespace(ConstnetConfig, study_parser(constnet).parse_args(flags)))
+    assert config.sigma_w == sigma_w
+    # 32 input channels: conv1 has 9·32·16 = 4,608 draws (relative SE of the sample variance
+    # sqrt(2/N) = 2.1%), the group-2 shortcut 64·128 = 8,192 (1.6%), its block conv 73,728 (0.5%);
+    # 10% is >= 5 SE, while the other sigma_w would be 50% or 100% off.
+    model = build_model(config, (16, 16, 32), 10, steps=1)
+    conv1 = model.get_layer("conv1").get_weights()[0]
+    shortcut = model.get_layer("group2_block0_shortcut").get_weights()[0]
+    block = model.get_layer("group2_block0_conv").get_weights()[0]
+    assert (conv1.shape, shortcut.shape, block.shape) == ((3, 3, 32, 16), (1, 1, 64, 128), (3, 3, 64, 128))
+    measured = [sample_variance(w) for w in (conv1, shortcut, block)]
+    print(f"sigma_w {sigma_w}: conv1 {measured[0]:.6f} (expected {sigma_w / 144:.6f}), shortcut {measured[1]:.6f} "
+          f"({sigma_w / 128:.6f}), block {measured[2]:.7f} ({2 * sigma_w / 1152:.7f})")
+    np.testing.assert_allclose(measured, [sigma_w / (9 * 16), sigma_w / 128, 2 * sigma_w / (9 * 128)], rtol=0.1)
+
+
+def test_zero_sigma_w_with_varnet_gives_zero_kernels():
+    model = MODELS.build("constnet", (16, 16, 3), 10, depth=7, widen_factor=1, varnet=True, sigma_w=0.0)
+    for name in ("conv1", "group2_block0_shortcut", "group2_block0_conv"):
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0], 0)
+
+
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_constnet_block_equations(batchnorm):
     """Pre-activation h = ReLU(BN(x)) or ReLU(x + b0); y = x + r, or Conv1×1_s(h) + r when widths change (§2.1)."""

@@ -4,6 +4,7 @@ MNIST and CIFAR-10 are read from tiny files written in the real keras.datasets f
 a temporary KERAS_HOME; nothing here touches the network.
 """
 
+import dataclasses
 import pickle
 import random
 
@@ -13,7 +14,7 @@ import pytest
 from lib.datasets import DATASETS
 from lib.datasets.shapeset import CLASS_NAMES, ShapesetStream
 from lib.datasets.splits import DatasetSplits, Split, StreamSplit
-from lib.errors import DatasetUnavailable
+from lib.errors import DatasetUnavailable, UsageError
 from lib.datasets.pipeline import ArrayStream, StreamBatches, fit_inputs
 
 TINY_VALIDATION = 4  # the tiny override of mnist and cifar10
@@ -143,16 +144,27 @@ def write_cifar100(home, n_train=15, n_test=4):
     return raw
 
 
-def test_cifar100_reads_fine_labels_and_normalizes_per_channel(tmp_path):
+def test_cifar100_reads_fine_labels_and_unit_pixels_on_request(tmp_path):
     raw = write_cifar100(tmp_path)
     data = DATASETS.build("cifar100", tiny=True)
     check_keras_file_splits(data, raw, (32, 32, 3), num_classes=100)
-    # The ConstNet code's normalization: fixed per-channel CIFAR constants, not the data's statistics.
-    channels = DATASETS.build("cifar100", validation_size=0, normalization="cifar_channels")
-    mean = np.array([125.3, 123.0, 113.9]) / 255
-    std = np.array([63.0, 62.1, 66.7]) / 255
-    np.testing.assert_allclose(channels.train.x, (raw["x_train"] / 255 - mean) / std, atol=1e-5)
-    assert len(channels.train) == 15 and len(channels.validation) == 0
+    # "unit": pixel levels / 255 and nothing more (a study normalizes them its own way).
+    unit = DATASETS.build("cifar100", validation_size=0, normalization="unit")
+    assert unit.train.x.dtype == np.float32 and len(unit.train) == 15 and len(unit.validation) == 0
+    np.testing.assert_array_equal(unit.train.x, raw["x_train"].astype(np.float32) / 255)
+    np.testing.assert_array_equal(unit.test.x, raw["x_test"].astype(np.float32) / 255)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+def test_unknown_normalization_is_one_line_before_any_file_is_read(name):
+    with pytest.raises(UsageError, match=r"unknown normalization 'cifar_channels' \(valid: scalar, unit\)"):
+        DATASETS.build(name, normalization="cifar_channels")  # no file written: a DatasetUnavailable otherwise
+
+
+def test_dataset_splits_hold_data_only():
+    """Batch sizes, epochs and epoch lengths belong to the study that chooses them, not to the dataset."""
+    assert [f.name for f in dataclasses.fields(DatasetSplits)] == \
+        ["name", "train", "validation", "test", "num_classes", "class_names"]
 
 
 @pytest.mark.parametrize("layout", sorted(CIFAR_DIRS))
@@ -359,18 +371,3 @@ def test_fit_inputs_cycles_arrays_as_a_resumable_stream():
     resumed = fit_inputs(split, batch_size=4, steps_per_epoch=3, num_classes=4, flat=True, seed=0)["x"]
     resumed.first_batch = 2  # a run resumed after 2 batches: its batch 0 is the uninterrupted run's batch 2
     np.testing.assert_array_equal(resumed[0][0], x)
-
-
-@pytest.mark.parametrize("name", DATASETS.names())
-def test_every_registered_dataset_builds_at_tiny_size(tmp_path, name):
-    write_mnist(tmp_path)
-    write_cifar(tmp_path)
-    write_cifar100(tmp_path)
-    data = DATASETS.build(name, tiny=True)
-    assert isinstance(data, DatasetSplits) and data.name == name
-    assert len(data.validation) > 0 and len(data.test) > 0
-    assert len(data.class_names) == data.num_classes
-    for split in (data.validation, data.test) + ((data.train,) if isinstance(data.train, Split) else ()):
-        assert split.y.shape == (len(split), data.num_classes)
-        assert split.x.shape[1:] == data.example_shape
-        assert np.isfinite(split.x).all()

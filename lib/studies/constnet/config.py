@@ -16,16 +16,27 @@ from lib.errors import UsageError
 
 
 ARCHS = ("constnet", "leakynet")
-# Image datasets the study trains on, with the loader options it asks for: the ConstNet code's
-# per-channel CIFAR normalization; the offline datasets need none.
+# The ConstNet code's CIFAR normalization (reference/constnet.md §1, Data): fixed per-channel RGB
+# mean and std in pixel levels (0-255), the same for CIFAR-10 and CIFAR-100, not the data's statistics.
+CIFAR_CHANNEL_MEAN = (125.3, 123.0, 113.9)
+CIFAR_CHANNEL_STD = (63.0, 62.1, 66.7)
+# Image datasets the study trains on, with the loader options it asks for: CIFAR as [0, 1] pixels,
+# which run.load_data normalizes per channel with CHANNEL_NORMALIZATION; the others as their loader
+# standardizes them.
 DATASET_OPTIONS = {
-    "cifar10": {"normalization": "cifar_channels"},
-    "cifar100": {"normalization": "cifar_channels"},
+    "cifar10": {"normalization": "unit"},
+    "cifar100": {"normalization": "unit"},
     "mnist": {},
     "shapeset": {},
     "digits": {},
 }
+CHANNEL_NORMALIZATION = {"cifar10": (CIFAR_CHANNEL_MEAN, CIFAR_CHANNEL_STD),
+                         "cifar100": (CIFAR_CHANNEL_MEAN, CIFAR_CHANNEL_STD)}
 STREAM_EPOCH_EXAMPLES = 50_000  # an epoch of an endless stream (Shapeset): as many examples as CIFAR's
+# --debug (DESIGN.md, Tests: a smoke test of a few tiny epochs, nothing saved): the first
+# DEBUG_EXAMPLES training and test images (streams: as many examples per epoch), DEBUG_EPOCHS epochs.
+DEBUG_EPOCHS = 3
+DEBUG_EXAMPLES = 512
 
 
 def wrn_depth(text: str) -> int:
@@ -83,7 +94,8 @@ class ConstnetConfig(RunOptions):
                              "(LeakyNet)", parse=probability)
     dropl1: bool = option(False, "ConstNet: dropout on conv1's output too")
     varnet: bool = option(False, "random fan-out Gaussian init (the paper's 'He' baseline) instead of ConstNet's")
-    sigma_w: float = option(-1.0, "variance multiplier of random block convs (-1: 1 with --varnet, else 0)",
+    sigma_w: float = option(-1.0, "variance multiplier of the random convs: block convs, and with --varnet conv1 and "
+                            "the shortcuts too (-1: 1 with --varnet, else 0)",
                             flags=("-W", "--sigmaW"), parse=sigma_w_value)
     noise: float = option(0.0, "LeakyNet: classifier init N(0, noise/144) instead of zeros", parse=non_negative_float)
     lrelu: float = option(0.0, "LeakyNet: negative slope alpha of the leaky ReLU", parse=non_negative_float)
@@ -94,8 +106,8 @@ class ConstnetConfig(RunOptions):
     batch_size: int = option(128, "mini-batch size (training and evaluation)", flags=("-b", "--batch-size"),
                              parse=positive_int)
     lr: float = option(0.03, "initial learning rate", flags=("--lr", "--learning-rate"), parse=positive_float)
-    momentum: float = option(0.9, "SGD momentum", parse=probability)
-    nesterov: bool = option(False, "Nesterov momentum")
+    momentum: float = option(0.9, "SGD momentum, in PyTorch's form (the rate outside the velocity)", parse=probability)
+    nesterov: bool = option(False, "Nesterov momentum (PyTorch's form)")
     weight_decay: float = option(5e-4, "L2 weight decay on all parameters, as the original's SGD weight_decay",
                                  flags=("--weight-decay", "--wd"), parse=non_negative_float)
     no_augment: bool = option(False, "no reflect-pad-4 crop + horizontal flip", flags=("--no-augment",))
@@ -114,12 +126,18 @@ class ConstnetConfig(RunOptions):
                              metavar="N")
     correlation_rows: int = option(5000, "rows per weight matrix in the correlations (a random subset above it)",
                                    parse=positive_int, metavar="N")
+    debug: bool = option(False, f"smoke test: {DEBUG_EPOCHS} epochs (instead of --epochs) on the first {DEBUG_EXAMPLES} "
+                         "training and test images; nothing saved")
 
 
 def resolve(config: ConstnetConfig) -> ConstnetConfig:
     """Reject contradictory flags; fill sigma_w from --varnet as the original does."""
     from lib.initializers.leakynet_codes import parse_init_string
 
+    if config.nesterov and config.momentum == 0:
+        raise UsageError("--nesterov needs --momentum > 0 (as PyTorch's SGD)")
+    if config.debug and config.resume:
+        raise UsageError("--debug runs save nothing, so there is nothing to --resume")
     if not config.batchnorm and config.disable_fixup and config.arch == "constnet":
         raise UsageError("--fixup (which disables Fixup) needs --batchnorm: a ConstNet block uses one of the two")
     if config.arch == "leakynet":

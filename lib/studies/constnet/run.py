@@ -3,40 +3,57 @@
 No Keras at import time: the CLI imports this module only to run.
 """
 
+import dataclasses
 import math
 import os
 
 from lib.config import to_json
-from lib.studies.constnet.config import (DATASET_OPTIONS, STREAM_EPOCH_EXAMPLES, ConstnetConfig, gpu_ids, resolve,
-                                         run_path)
+from lib.studies.constnet.config import (CHANNEL_NORMALIZATION, DATASET_OPTIONS, DEBUG_EPOCHS, DEBUG_EXAMPLES,
+                                         STREAM_EPOCH_EXAMPLES, ConstnetConfig, gpu_ids, resolve, run_path)
+
+
+def normalize_channels(x, mean, std):
+    """(x − mean/255) / (std/255) per channel, for pixels x in [0, 1] and mean, std in pixel levels."""
+    import numpy as np
+
+    return (x - np.asarray(mean, dtype=np.float32) / 255) / (np.asarray(std, dtype=np.float32) / 255)
 
 
 def load_data(config: ConstnetConfig):
     """(train, test, num_classes): the training split (a held-out validation part merged back in,
-    as the original trains on all 50,000 CIFAR images) and the test split evaluated every epoch."""
+    as the original trains on all 50,000 CIFAR images) and the test split evaluated every epoch;
+    CIFAR normalized per channel as the original. --debug keeps the first DEBUG_EXAMPLES of each."""
     import numpy as np
 
     from lib.datasets import DATASETS
     from lib.datasets.splits import Split
 
     splits = DATASETS.build(config.dataset, seed=config.seed, **DATASET_OPTIONS[config.dataset])
-    train = splits.train
+    train, test = splits.train, splits.test
     if isinstance(train, Split):
         train = Split(np.concatenate([train.x, splits.validation.x]), np.concatenate([train.y, splits.validation.y]))
-    return train, splits.test, splits.num_classes
+    if config.dataset in CHANNEL_NORMALIZATION:
+        mean, std = CHANNEL_NORMALIZATION[config.dataset]
+        train, test = (Split(normalize_channels(s.x, mean, std), s.y) for s in (train, test))
+    if config.debug:
+        train = train.head(DEBUG_EXAMPLES) if isinstance(train, Split) else train
+        test = test.head(DEBUG_EXAMPLES)
+    return train, test, splits.num_classes
 
 
 def steps_per_epoch(config: ConstnetConfig, train) -> int:
     if config.steps_per_epoch is not None:
         return config.steps_per_epoch
-    examples = len(train) if hasattr(train, "__len__") else STREAM_EPOCH_EXAMPLES
+    # A stream has no length: an epoch is CIFAR's 50,000 examples (--debug: DEBUG_EXAMPLES).
+    examples = len(train) if hasattr(train, "__len__") else DEBUG_EXAMPLES if config.debug else STREAM_EPOCH_EXAMPLES
     return math.ceil(examples / config.batch_size)
 
 
 def build_model(config: ConstnetConfig, input_shape, num_classes: int, steps: int, *, synchronized_bn: bool = False):
-    """The network, compiled as the original: SGD with momentum, the epoch-step schedule, cross-entropy on logits."""
+    """The network, compiled as the original: PyTorch's SGD with momentum, the epoch-step schedule, cross-entropy on logits."""
     import keras
 
+    from lib.studies.constnet.optimizer import PyTorchSGD
     from lib.studies.constnet.schedules import EpochStepDrops
     from models import MODELS
 
@@ -49,8 +66,8 @@ def build_model(config: ConstnetConfig, input_shape, num_classes: int, steps: in
     else:  # the original's --varnet sets LeakyNet's classifier noise to 1
         model = MODELS.build("leakynet", input_shape, num_classes, init=config.init, lrelu=config.lrelu,
                              noise=1.0 if config.varnet else config.noise, **common)
-    optimizer = keras.optimizers.SGD(EpochStepDrops(config.lr, steps, config.epochs), momentum=config.momentum,
-                                     nesterov=config.nesterov)
+    optimizer = PyTorchSGD(EpochStepDrops(config.lr, steps, config.epochs), momentum=config.momentum,
+                           nesterov=config.nesterov)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.CategoricalAccuracy(name="acc"),
                            keras.metrics.CategoricalCrossentropy(from_logits=True, name="ce")])
@@ -118,16 +135,20 @@ def run(config: ConstnetConfig, argv: list[str]) -> int:
     from lib.runs.run_dir import check_run_path, open_run
 
     config = resolve(config)
+    if config.debug:  # the schedule then drops the rate at the same fractions of the short run
+        config = dataclasses.replace(config, epochs=DEBUG_EPOCHS)
     path = run_path(config)
-    check_run_path(path, overwrite=config.overwrite, resume=config.resume)
+    if not config.debug:
+        check_run_path(path, overwrite=config.overwrite, resume=config.resume)
     if config.deterministic:
         enable_deterministic_ops()
     strategy = distribute.strategy_for_gpu_ids(gpu_ids(config.device))
     data = load_data(config)
-    run_dir, start_epoch = open_run(path, config, argv)
+    run_dir, start_epoch = (None, 0) if config.debug else open_run(path, config, argv)
     kind = "ConstNet" if config.arch == "constnet" else f"LeakyNet --init {config.init} alpha {config.lrelu}"
     print(f"constnet: {kind} WRN-{config.layers}-{config.widen_factor}, {config.dataset}, batch {config.batch_size}, "
-          f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps -> {path}"
+          f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps"
+          + (f" -> {path}" if run_dir else f" on the first {DEBUG_EXAMPLES} images (debug: nothing saved)")
           + (f", resumed after epoch {start_epoch}" if start_epoch else ""), flush=True)
     _, results = train(config, data, strategy=strategy, run_dir=run_dir, start_epoch=start_epoch)
     print(f"best test accuracy {100 * results['best_test_acc']:.2f}%, final {100 * results['final_test_acc']:.2f}%",

@@ -12,12 +12,25 @@ import os
 
 from lib.config import RunOptions, non_negative_int, option, positive_float, positive_int, run_name
 from lib.datasets import DATASETS
+from lib.datasets.splits import StreamSplit
 from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.initializers import INITIALIZERS
 from lib.initializers.beyond_sigprop import CONV_ONLY
 
 ACTIVATIONS = ("sigmoid", "tanh", "softsign", "relu")
+# xavier_init's budget (reference/glorot.md §1.5): 2.5e7 training examples per run.
+BUDGET_EXAMPLES = 25_000_000
+# The paper's datasets train for the budget, ceil(2.5e7 / training examples) epochs of one pass:
+# mnist 500 on its 50,000 (xavier_init's 416 were for 60,000), cifar10 and cifar100 625 on 40,000.
+BUDGET_DATASETS = ("mnist", "cifar10", "cifar100")
+# The small offline sets would need thousands of passes (digits: 20,886), so they keep 100.
+SMALL_DATASET_EPOCHS = 100
+BATCH_SIZES = {"shapeset": 10}  # the paper's mini-batches of 10 on Shapeset (§2.3)
+DEFAULT_BATCH_SIZE = 32  # xavier_init's --batch_size default for the other datasets
+# An epoch of a stream (Shapeset) is xavier_init's 20,000 updates; 125 of them at batch 10 are the budget.
+STREAM_STEPS_PER_EPOCH = 20_000
+STREAM_EPOCHS = math.ceil(BUDGET_EXAMPLES / (STREAM_STEPS_PER_EPOCH * BATCH_SIZES["shapeset"]))
 DEBUG_EPOCHS = 5
 DEBUG_EXAMPLES = 1000  # array datasets: the first 1,000 training examples, as xavier_init
 DEBUG_STEPS = 1000  # streams (Shapeset): 1,000 updates per epoch, as xavier_init
@@ -41,9 +54,10 @@ class GlorotConfig(RunOptions):
     lr: float = option(1e-3, "SGD learning rate", parse=positive_float)
     batch_size: int | None = option(None, "mini-batch size (default: 10 for shapeset as the paper, 32 otherwise)",
                                     parse=positive_int)
-    epochs: int | None = option(None, "epochs (default: the dataset's 2.5e7-example budget: shapeset 125, mnist 416, cifar10 500)",
-                                parse=positive_int)
-    steps_per_epoch: int | None = option(None, "updates per epoch (default: shapeset 20000, else one pass over the data, "
+    epochs: int | None = option(None, "epochs (default: xavier_init's budget of 2.5e7 training examples: shapeset 125 "
+                                "epochs of 20000 updates, mnist 500, cifar10 and cifar100 625 = ceil(2.5e7 / training "
+                                "examples); digits and mnist1d 100)", parse=positive_int)
+    steps_per_epoch: int | None = option(None, "updates per epoch (default: streams (shapeset) 20000, else one pass over the data, "
                                          "ceil(examples / batch))", parse=positive_int)
     steps_per_execution: int = option(1, "training steps per compiled call (faster small batches; 1 under --num_gpus > 1)",
                                       parse=positive_int)
@@ -78,14 +92,21 @@ def resolve(config: GlorotConfig) -> GlorotConfig:
         backend=config.backend or active_backend())
 
 
+def default_epochs(dataset: str, train) -> int:
+    """The budget in epochs: streams STREAM_EPOCHS, the paper's array datasets ceil(2.5e7 / len(train))."""
+    if isinstance(train, StreamSplit):
+        return STREAM_EPOCHS
+    return math.ceil(BUDGET_EXAMPLES / len(train)) if dataset in BUDGET_DATASETS else SMALL_DATASET_EPOCHS
+
+
 def with_data_defaults(config: GlorotConfig, splits) -> GlorotConfig:
-    """Epochs, steps and batch size from the dataset (an array epoch: one pass, the debug cut applied)."""
-    streamed = splits.default_steps_per_epoch is not None
-    epochs = config.epochs or (DEBUG_EPOCHS if config.debug else splits.default_epochs)
-    batch_size = config.batch_size or splits.default_batch_size
+    """Epochs, steps and batch size for the dataset (an array epoch: one pass, the debug cut applied)."""
+    streamed = isinstance(splits.train, StreamSplit)
+    epochs = config.epochs or (DEBUG_EPOCHS if config.debug else default_epochs(config.dataset, splits.train))
+    batch_size = config.batch_size or BATCH_SIZES.get(config.dataset, DEFAULT_BATCH_SIZE)
     steps = config.steps_per_epoch
     if steps is None and streamed:
-        steps = DEBUG_STEPS if config.debug else splits.default_steps_per_epoch
+        steps = DEBUG_STEPS if config.debug else STREAM_STEPS_PER_EPOCH
     elif steps is None:
         examples = min(len(splits.train), DEBUG_EXAMPLES) if config.debug else len(splits.train)
         steps = math.ceil(examples / batch_size)

@@ -7,6 +7,7 @@ import dataclasses
 
 from lib.config import to_json
 from lib.datasets import DATASETS
+from lib.datasets.splits import Split
 from lib.errors import UsageError
 from lib.studies.glorot.config import DEBUG_EXAMPLES, GlorotConfig, resolve, run_path, with_data_defaults
 
@@ -29,7 +30,7 @@ def load_data(config: GlorotConfig):
     """The dataset's splits and the config with the dataset's defaults filled in (debug truncation applied)."""
     splits = DATASETS.build(config.dataset, seed=config.seed)
     config = with_data_defaults(config, splits)
-    if config.debug and splits.default_steps_per_epoch is None:
+    if config.debug and isinstance(splits.train, Split):
         splits = dataclasses.replace(splits, train=splits.train.head(DEBUG_EXAMPLES))
     return config, splits
 
@@ -64,7 +65,7 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
 def recorder(config: GlorotConfig, splits, run_path: str, start_epoch: int = 0):
     """The GradientActivationStore of a run: probe = the first `probe_size` validation examples."""
     from callbacks.gradient_activation_store import GradientActivationStore
-    from lib.backend.gradients import ProbeRecord
+    from lib.backend.probe_record import ProbeRecord
     from lib.storage.records import RecordWriter
 
     probe = splits.validation.flat().head(config.probe_size)
