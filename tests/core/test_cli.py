@@ -105,6 +105,7 @@ BAD_INPUTS = [
     (["constnet", "-a", "leakynet", "--layers", "16", "--init", "1_iiii_iiii_iiix"], "unknown layer code 'x'"),
     (["constnet", "--layers", "16", "--init", "h_hhhh_hhhh_hhhh"], "-a leakynet"),
     (["constnet", "--fixup"], "needs --batchnorm"),
+    (["constnet", "--nesterov", "--momentum", "0"], "--momentum > 0"), (["constnet", "--debug", "--resume"], "--debug"),
     (["constnet", "-d", "0:1", "--layers", "7", "--widen-factor", "1", "--dataset", "digits"], "GPU(s) are visible"),
     (["sweep", "--init", "1_1111_1111_1111"], "sets --init"), (["sweep", "-a", "constnet"], "sets -a"),
     (["sweep", "--layers", "7"], "depth 7 needs 4"),
