@@ -30,8 +30,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from callbacks.divergence_guard import UpdateDivergenceGuard  # noqa: E402
-from lib.runs.checkpoint import save_checkpoint  # noqa: E402
 from lib.datasets.pipeline import fit_inputs  # noqa: E402
+from lib.runs.checkpoint import save_checkpoint  # noqa: E402
 from lib.studies.constnet import run as constnet  # noqa: E402
 from lib.studies.glorot import run as glorot  # noqa: E402
 

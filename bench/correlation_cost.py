@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib.studies.constnet.meter import CorrelationMeter  # noqa: E402
 from lib.studies.constnet.config import ConstnetConfig, resolve  # noqa: E402
+from lib.studies.constnet.meter import CorrelationMeter  # noqa: E402
 from lib.studies.constnet.run import build_model  # noqa: E402
 
 BATCH = 128

@@ -146,8 +146,8 @@ def initlab_wrn(sizes: Sizes, precision: str) -> dict:
 
     from callbacks.correlation_monitor import CorrelationMonitor
     from callbacks.epoch_checkpoint import EpochCheckpoint
-    from lib.studies.constnet.meter import CorrelationMeter
     from lib.studies.constnet import run as constnet
+    from lib.studies.constnet.meter import CorrelationMeter
 
     if precision == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -23,8 +23,8 @@ import keras  # noqa: E402
 
 from callbacks.gradient_activation_store import GradientActivationStore  # noqa: E402
 from lib.backend.probe_record import ProbeRecord  # noqa: E402
-from lib.storage.records import RecordWriter  # noqa: E402
 from lib.datasets.pipeline import fit_inputs  # noqa: E402
+from lib.storage.records import RecordWriter  # noqa: E402
 from lib.studies.glorot.config import GlorotConfig, resolve  # noqa: E402
 from lib.studies.glorot.run import build_model, load_data  # noqa: E402
 

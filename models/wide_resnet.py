@@ -15,6 +15,7 @@ from models import MODELS
 from models.blocks import GROUP_STRIDES, batch_norm, blocks_per_group, conv3x3, l2, logits, seeds, widths
 from models.scalar_layers import ScalarBias, ScalarScale
 
+
 def _fan_out_normal(scale: float):
     return lambda seed: INITIALIZERS.build("fan_out_normal", seed=seed, scale=scale)
 

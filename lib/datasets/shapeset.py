@@ -12,10 +12,10 @@ output is indexed [x, y] (transposed), which dense nets do not notice but plots 
 Pixels are 2v/255 - 1 in [-1, 1] (the reference's ``neg=True`` mapping of 8-bit grey v).
 """
 
-from collections import OrderedDict
 import math
 import os
 import zlib
+from collections import OrderedDict
 
 import numpy as np
 

@@ -9,8 +9,8 @@ still rejected. Rasterization lives in ``shapeset.py``.
 Coordinates are pixels, x to the right and y down, with the image spanning [0, size].
 """
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np

@@ -12,9 +12,9 @@ import io
 import json
 import os
 
-from lib.storage import atomic
-from lib.runs.checkpoint import checkpoint_epoch
 from lib.errors import UsageError
+from lib.runs.checkpoint import checkpoint_epoch
+from lib.storage import atomic
 from lib.storage.epoch_table import is_epoch_table, truncate_epoch_table
 from lib.storage.records import RECORDS_FOLDER, record_file_name, record_files
 

@@ -14,8 +14,8 @@ import shlex
 import shutil
 import time
 
-from lib.storage import atomic
 from lib.errors import UsageError
+from lib.storage import atomic
 
 STATES = ("running", "done", "diverged", "failed", "interrupted")
 

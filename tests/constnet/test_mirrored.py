@@ -10,8 +10,8 @@ update), and training amplifies such differences: measured max |dw| 3.7e-6 after
 """
 
 import json
-from tests.helpers import run_script
 
+from tests.helpers import run_script
 
 
 def test_two_replicas_match_one_device():

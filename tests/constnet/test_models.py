@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from lib.initializers.channel_patterns import ChannelAverage, ChannelIdentity, NoisyPattern
-from models import MODELS
 from lib.initializers.leakynet_codes import GRID, parse_init_string
+from models import MODELS
 from models.scalar_layers import ScalarBias, ScalarScale
 
 ALPHA = 0.01

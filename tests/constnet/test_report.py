@@ -12,13 +12,11 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from lib.studies.constnet import frames
-from lib.studies.constnet import plots
-from lib.studies.constnet.report import (CORRELATIONS_FILE, LAYER_PANEL_SIZE, LAYERS_FILE, PANEL_SIZE,
-                                             SUMMARY_FILE, write_correlation_report)
 from lib.analysis.files import DPI
 from lib.errors import UsageError
 from lib.storage.epoch_table import EpochTableWriter
+from lib.studies.constnet import frames, plots
+from lib.studies.constnet.report import CORRELATIONS_FILE, LAYER_PANEL_SIZE, LAYERS_FILE, PANEL_SIZE, SUMMARY_FILE, write_correlation_report
 
 # A WRN-10-like layout, written in a scrambled order: the frames must put it in network order.
 WEIGHT_LAYERS = ["conv1"] + [f"group{g}_block0_conv{c}" for g in (1, 2, 3) for c in (1, 2)] \

@@ -11,15 +11,14 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
-from lib.datasets.augment import pad_crop_flip
 from lib.cli import main, study_parser
 from lib.config import from_namespace
-from lib.storage.epoch_table import read_epoch_table
+from lib.datasets.augment import pad_crop_flip
 from lib.initializers.leakynet_codes import GRID
-from lib.studies.constnet.schedules import EpochStepDrops, drop_epochs, rate_at_epoch
+from lib.storage.epoch_table import read_epoch_table
 from lib.studies import STUDIES
-from lib.studies.constnet.config import ConstnetConfig, default_run_name, resolve
-from lib.studies.constnet.config import gpu_ids
+from lib.studies.constnet.config import ConstnetConfig, default_run_name, gpu_ids, resolve
+from lib.studies.constnet.schedules import EpochStepDrops, drop_epochs, rate_at_epoch
 from tests.helpers import REPO, run_script
 
 CONSTNET = STUDIES.entry("constnet").build
@@ -72,7 +71,7 @@ def test_augmentation_is_a_reflect_padded_crop_possibly_flipped():
     padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
     flipped = 0
     for image, source in zip(out, padded):
-        windows = [(source[t:t + 8, l:l + 8], False) for t in range(9) for l in range(9)]
+        windows = [(source[top:top + 8, left:left + 8], False) for top in range(9) for left in range(9)]
         windows += [(w[:, ::-1], True) for w, _ in windows]
         matches = [flip for window, flip in windows if np.array_equal(window, image)]
         assert matches, "every output is a window of the padded image, maybe flipped"

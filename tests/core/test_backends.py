@@ -16,7 +16,6 @@ from lib.cli import main
 from tests.helpers import REPO, run_script
 
 
-
 def record_under(backend, path):
     result = run_script("record_probe.py", str(path), env={"KERAS_BACKEND": backend}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

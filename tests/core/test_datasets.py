@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from lib.datasets import DATASETS
+from lib.datasets.pipeline import ArrayStream, StreamBatches, fit_inputs
 from lib.datasets.shapeset import CLASS_NAMES, ShapesetStream
 from lib.datasets.splits import DatasetSplits, Split, StreamSplit
 from lib.errors import DatasetUnavailable, UsageError
-from lib.datasets.pipeline import ArrayStream, StreamBatches, fit_inputs
 
 TINY_VALIDATION = 4  # the tiny override of mnist and cifar10
 # Standardized values are O(1) float32 (rounding ~1e-7) and the code's float32 mean/std differ from

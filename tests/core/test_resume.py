@@ -21,7 +21,6 @@ from lib.storage.epoch_table import read_epoch_table
 from lib.storage.records import read_record, record_epochs
 from tests.helpers import REPO, SCRIPTS
 
-
 GLOROT = ["--units", "24", "--epochs", "4", "--steps_per_epoch", "25", "--probe_size", "40", "--seed", "7"]
 # A ConstNet with dropout: the resumed run must also continue the dropout masks' random stream.
 CONSTNET = ["constnet", "--layers", "7", "--widen-factor", "1", "--batchnorm", "--droprate", "0.1", "--dataset",

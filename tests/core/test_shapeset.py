@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from lib.datasets.shapeset import (CLASS_NAMES, CLASS_PRIOR, ChunkCanvas, ShapesetParams,
-                                   ShapesetStream, labels_from_shape_ids, stream_id)
+from lib.datasets.shapeset import CLASS_NAMES, CLASS_PRIOR, ChunkCanvas, ShapesetParams, ShapesetStream, labels_from_shape_ids, stream_id
 from lib.datasets.shapeset_geometry import ChunkGeometry, area_ratio, overlap_too_large, sample_chunk
 from lib.datasets.shapeset_preview import write_preview
 

@@ -6,8 +6,8 @@ device and under MirroredStrategy over /cpu:0 and /cpu:1 must end with the same 
 """
 
 import json
-from tests.helpers import run_script
 
+from tests.helpers import run_script
 
 
 def test_mirrored_strategy_matches_single_device():

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from lib.datasets import DATASETS
-from lib.studies.glorot.jacobian import mean_singular_values
 from lib.backend.gradients import FeedforwardProbe
+from lib.datasets import DATASETS
 from lib.studies.glorot.config import GlorotConfig, resolve
+from lib.studies.glorot.jacobian import mean_singular_values
 from lib.studies.glorot.run import build_model
 
 pytestmark = pytest.mark.replication  # the paper's numbers at initialization (§4.2.2, Figs. 6-8)

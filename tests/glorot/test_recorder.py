@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
+from lib.backend.probe_record import ProbeRecord
 from lib.cli import main
 from lib.datasets import DATASETS
 from lib.errors import UsageError
-from lib.backend.probe_record import ProbeRecord
 from lib.storage.records import RecordWriter, read_record, record_epochs
 from lib.studies.glorot.config import GlorotConfig, resolve
 from lib.studies.glorot.run import build_model

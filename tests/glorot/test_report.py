@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib.cli import main
 from lib.studies.glorot import frames
 from lib.studies.glorot.report import FIGURES, SUMMARY_FILE
-from lib.cli import main
 from tests.helpers import run_script
 
 HIDDEN_LAYERS, UNITS, EPOCHS = 4, 48, 2

@@ -2,18 +2,20 @@
 prints one JSON line of differences (tests/constnet/test_mirrored.py)."""
 
 import json
-import tempfile
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repository
 
 from lib.backend import distribute
+
 distribute.split_cpu(2)
 import numpy as np
+
 from lib.config import to_json
-from lib.storage.epoch_table import read_epoch_table
 from lib.runs.run_dir import RunDirectory
+from lib.storage.epoch_table import read_epoch_table
 from lib.studies.constnet.config import ConstnetConfig, resolve
 from lib.studies.constnet.run import build_model, load_data, train
 
@@ -26,6 +28,7 @@ folder = tempfile.mkdtemp()
 run_dir = RunDirectory.create(folder + "/run", overwrite=False, config_json=to_json(config), argv=[])
 mirrored, mirrored_results = train(config, data, strategy=strategy, run_dir=run_dir, verbose=0)
 import keras
+
 keras.utils.set_random_seed(config.seed)
 initial = build_model(config, data[1].x.shape[1:], data[2], 12).get_weights()
 print(json.dumps({

@@ -2,15 +2,17 @@
 devices; prints one JSON line of differences (tests/glorot/test_mirrored.py)."""
 
 import json
-import tempfile
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repository
 
 from lib.backend import distribute
+
 distribute.split_cpu(2)
 import numpy as np
+
 from lib.studies.glorot.config import GlorotConfig, resolve
 from lib.studies.glorot.run import load_data, train
 
@@ -18,17 +20,21 @@ config = resolve(GlorotConfig(units=64, epochs=2, steps_per_epoch=15, seed=3))
 config, splits = load_data(config)
 single, single_results = train(config, splits, verbose=0)
 strategy = distribute.cpu_replicas(2)
-from lib.storage.records import record_epochs
-from lib.runs.run_dir import RunDirectory
 from lib.config import to_json
+from lib.runs.run_dir import RunDirectory
+from lib.storage.records import record_epochs
+
 folder = tempfile.mkdtemp()
 run_dir = RunDirectory.create(folder + "/run", overwrite=False, config_json=to_json(config), argv=[])
 mirrored, mirrored_results = train(config, splits, strategy=strategy, run_dir=run_dir, verbose=0)
 import keras
+
 from lib.studies.glorot.run import build_model
+
 keras.utils.set_random_seed(config.seed)
 initial = build_model(config, 1024, splits.num_classes).get_weights()
 from lib.backend.gradients import FeedforwardProbe
+
 probe = splits.validation.flat()
 records = [FeedforwardProbe(m).capture(probe.x, probe.y) for m in (single, mirrored)]
 recorder_diff = max(float(np.max(np.abs(getattr(records[0], kind)[name] - getattr(records[1], kind)[name])))

@@ -7,10 +7,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repository
 
 
-import numpy as np, keras
+import keras
+import numpy as np
+
 from lib.backend.gradients import FeedforwardProbe
 from lib.studies.glorot.config import GlorotConfig, resolve
 from lib.studies.glorot.run import build_model
+
 config = resolve(GlorotConfig(hidden_layers=4, units=64, backend=keras.backend.backend()))
 model = build_model(config, 1024, 9)
 rng = np.random.default_rng(0)  # the same weights and probe on both backends, made by NumPy

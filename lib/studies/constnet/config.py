@@ -7,13 +7,12 @@ symmetry-breaking noise travels. Defaults are the original's (reference/constnet
 
 import argparse
 import dataclasses
-from typing import ClassVar
 import os
+from typing import ClassVar
 
 from lib.config import RunOptions, non_negative_int, option, parse_number, positive_float, positive_int, run_name
 from lib.environment import active_backend
 from lib.errors import UsageError
-
 
 ARCHS = ("constnet", "leakynet")
 # The ConstNet code's CIFAR normalization (reference/constnet.md §1, Data): fixed per-channel RGB

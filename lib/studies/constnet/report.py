@@ -9,9 +9,8 @@ import math
 
 from matplotlib.figure import Figure
 
-from lib.studies.constnet import frames
-from lib.studies.constnet import plots
 from lib.analysis.files import default_out, write_report_files
+from lib.studies.constnet import frames, plots
 
 CORRELATIONS_FILE = "correlations.png"
 LAYERS_FILE = "correlation_layers.png"

@@ -8,8 +8,17 @@ import math
 import os
 
 from lib.config import to_json
-from lib.studies.constnet.config import (CHANNEL_NORMALIZATION, DATASET_OPTIONS, DEBUG_EPOCHS, DEBUG_EXAMPLES,
-                                         STREAM_EPOCH_EXAMPLES, ConstnetConfig, gpu_ids, resolve, run_path)
+from lib.studies.constnet.config import (
+    CHANNEL_NORMALIZATION,
+    DATASET_OPTIONS,
+    DEBUG_EPOCHS,
+    DEBUG_EXAMPLES,
+    STREAM_EPOCH_EXAMPLES,
+    ConstnetConfig,
+    gpu_ids,
+    resolve,
+    run_path,
+)
 
 
 def normalize_channels(x, mean, std):
@@ -80,10 +89,10 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
     import keras
 
     from lib.backend import distribute
-    from lib.datasets.augment import pad_crop_flip
-    from lib.environment import check_backend
-    from lib.datasets.pipeline import fit_inputs
     from lib.backend.precision import apply_policy
+    from lib.datasets.augment import pad_crop_flip
+    from lib.datasets.pipeline import fit_inputs
+    from lib.environment import check_backend
     from lib.runs.training import train_and_evaluate
 
     train_split, test, num_classes = data
@@ -110,9 +119,9 @@ def run_callbacks(config: ConstnetConfig, test, run_dir, start_epoch: int = 0) -
     import keras
 
     from callbacks.correlation_monitor import CorrelationMonitor
-    from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
-    from lib.studies.constnet.meter import CorrelationMeter
     from lib.storage.epoch_table import read_epoch_table
+    from lib.studies.constnet.meter import CorrelationMeter
+    from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
 
     probe = test.x[:config.probe_size]
     table = CorrelationTable(run_dir.file("correlations.h5"), to_json(config), resume=start_epoch > 0)

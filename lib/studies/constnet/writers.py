@@ -8,8 +8,8 @@ and initlab's `<block>/activations`, each as -ln|rho|, plus `Diversity`; and fro
 logs `Train/Loss`, `Train/Prec@1`, `AvgTest/Loss`, `AvgTest/Prec@1` (percent).
 """
 
-from lib.studies.constnet.correlations import negative_log
 from lib.storage.epoch_table import EpochTableWriter
+from lib.studies.constnet.correlations import negative_log
 
 TENSORBOARD_MEASURE_NAMES = {"forward": "forward", "backward": "backward", "kernels": "correlations",
                              "activations": "activations"}

@@ -6,9 +6,9 @@ original meaning (4 hidden layers); `--hidden_layers N` states the paper's count
 """
 
 import dataclasses
-from typing import ClassVar
 import math
 import os
+from typing import ClassVar
 
 from lib.config import RunOptions, non_negative_int, option, positive_float, positive_int, run_name
 from lib.datasets import DATASETS

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from lib.analysis.files import read_config
-from lib.studies.glorot.jacobian import DERIVATIVES, mean_singular_values
 from lib.errors import UsageError
 from lib.storage.epoch_table import read_epoch_table
 from lib.storage.records import read_record, record_epochs
+from lib.studies.glorot.jacobian import DERIVATIVES, mean_singular_values
 
 # What a histogram of each kind is taken over: (h5 record kind, key of hidden layer i).
 HISTOGRAM_SOURCES = {

@@ -8,9 +8,8 @@ import math
 
 from matplotlib.figure import Figure
 
-from lib.studies.glorot import frames
-from lib.studies.glorot import plots
 from lib.analysis.files import default_out, write_report_files
+from lib.studies.glorot import frames, plots
 
 # Layouts: one axis for all runs, or one axis per run side by side. Per-run axes share their
 # y scale where all runs' values live in one range (activations), not for gradients, whose

@@ -40,9 +40,9 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
     import keras
 
     from lib.backend import distribute
-    from lib.environment import check_backend
-    from lib.datasets.pipeline import fit_inputs
     from lib.backend.precision import apply_policy
+    from lib.datasets.pipeline import fit_inputs
+    from lib.environment import check_backend
     from lib.runs.training import train_and_evaluate
 
     check_backend(config.backend)
