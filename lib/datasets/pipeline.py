@@ -13,9 +13,9 @@ from typing import Callable
 import keras
 import numpy as np
 
-AUGMENT_STREAM = 1  # distinguishes the augmentation generators from other seeded streams
-
 from lib.datasets.splits import Split, StreamSplit
+
+AUGMENT_STREAM = 1  # distinguishes the augmentation generators from other seeded streams
 
 
 class StreamBatches(keras.utils.PyDataset):

@@ -13,8 +13,8 @@ import os
 import h5py
 import numpy as np
 
-from lib.storage import atomic
 from lib.errors import UsageError
+from lib.storage import atomic
 
 FOLDER = "checkpoints"
 STATE_FILE = "state.json"

@@ -14,13 +14,13 @@ from callbacks.epoch_checkpoint import EpochCheckpoint
 from callbacks.epoch_history import EpochHistory
 from callbacks.epoch_test_evaluation import EpochTestEvaluation
 from callbacks.stop_on_interruption import StopOnInterruption
-from lib.runs.checkpoint import load_checkpoint
 from lib.datasets.splits import Split
 from lib.errors import RunDiverged, RunInterrupted, RunStopped
-from lib.storage.epoch_table import read_epoch_table
+from lib.runs.checkpoint import load_checkpoint
 from lib.runs.history import HistoryFiles
 from lib.runs.interruption import Interruption
 from lib.runs.run_dir import RunDirectory
+from lib.storage.epoch_table import read_epoch_table
 from lib.storage.tensorboard_scalars import TensorBoardScalars
 
 EVALUATION_BATCH_SIZE = 500  # evaluation only: a larger batch gives the same mean, faster
@@ -44,7 +44,8 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     (which costs ~1% of a tiny update: see callbacks.divergence_guard); SIGINT/SIGTERM after
     the update in progress as `interrupted` (RunInterrupted, lib.runs.interruption). Either way
     every file keeps its complete epochs. With a `test` split the test set is also evaluated after every
-    epoch (history keys `test_loss`, `test_acc`) for Glorot Figs. 11-12. Studies that
+    epoch, as one batch (history keys `test_loss`, `test_acc`; callbacks.epoch_test_evaluation) for
+    Glorot Figs. 11-12. Studies that
     validate on the test set itself, as the ConstNet code does, pass it as `validation` with
     `validation_is_test`: results then name it `test`.
     """
@@ -55,7 +56,7 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     checkpoint = None
     if run is not None:
         if test is not None:
-            callbacks.insert(2, EpochTestEvaluation(test.x, test.y, EVALUATION_BATCH_SIZE))
+            callbacks.insert(2, EpochTestEvaluation(test.x, test.y))
         resume = start_epoch > 0
         callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
                                                    resume=resume), TensorBoardScalars(run.file("tb"))))
