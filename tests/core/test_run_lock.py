@@ -11,7 +11,7 @@ from lib.cli import main
 from lib.runs.run_dir import lock_directory
 from tests.helpers import REPO
 
-ARGV = ["--units", "16", "--epochs", "40", "--steps_per_epoch", "200", "--record_every", "0", "--name", "busy"]
+ARGV = ["--units", "16", "--epochs", "500", "--steps_per_epoch", "200", "--record_every", "0", "--name", "busy"]
 
 
 def test_a_run_being_written_is_neither_resumed_nor_replaced(tmp_path, capsys):
@@ -20,15 +20,16 @@ def test_a_run_being_written_is_neither_resumed_nor_replaced(tmp_path, capsys):
     run_dir = tmp_path / "shapeset" / "busy"
     try:
         deadline = time.time() + 120
-        while not (run_dir / "history.h5").exists() and time.time() < deadline:  # training under way
+        state = run_dir / "checkpoints" / "state.json"
+        while not state.exists() and time.time() < deadline:  # epoch 1 complete: every top-level file exists
             time.sleep(0.1)
-        assert writer.poll() is None and (run_dir / "history.h5").exists()
+        assert writer.poll() is None and state.exists()
         for extra in (["--resume"], ["--overwrite"]):
-            before = sorted(os.listdir(run_dir))
+            before = sorted(os.listdir(run_dir)), (run_dir / "argv.txt").read_text()
             assert main([*ARGV, "--output_dir", str(tmp_path), *extra]) == 2
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and "another initlab process" in err, err
-            assert sorted(os.listdir(run_dir)) == before
+            assert (sorted(os.listdir(run_dir)), (run_dir / "argv.txt").read_text()) == before  # a resume adds to argv.txt
         assert json.loads((run_dir / "status.json").read_text())["state"] == "running"
     finally:
         writer.kill()
