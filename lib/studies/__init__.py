@@ -46,9 +46,7 @@ def legacy_study(config: dict) -> str:
     return "constnet" if "arch" in config else "glorot"
 
 
-def study_of_config(config) -> str:
-    if not isinstance(config, dict):
-        raise UsageError("config.json is not a run configuration")
+def study_of_config(config: dict) -> str:
     name = config.get("study") or legacy_study(config)
     if name not in STUDIES:
         raise UsageError(f"config.json names study '{name}', which this initlab does not have "
@@ -64,9 +62,11 @@ def study_of_runs(run_paths: list[str]) -> Study:
         if not isinstance(config, dict):
             raise UsageError(f"{path}/config.json is not a run configuration")
         names[path] = study_of_config(config)
-    if len(set(names.values())) > 1:
-        (first, a), (second, b) = [next((p, s) for p, s in names.items() if s == kind) for kind in sorted(set(names.values()))][:2]
-        raise UsageError(f"analyze compares runs of one study: {first} is a {a} run, {second} a {b} run")
+    first = next(iter(run_paths))
+    other = next((path for path in run_paths if names[path] != names[first]), None)
+    if other is not None:
+        raise UsageError(f"analyze compares runs of one study: {first} is a {names[first]} run, "
+                         f"{other} a {names[other]} run")
     return study(next(iter(names.values())))
 
 
