@@ -33,6 +33,8 @@ def study_parser(study) -> OneLineParser:
     prog = "experiment.py" if study.name == DEFAULT_STUDY else f"experiment.py {study.name}"
     others = "; ".join([*(f"{other}: {STUDIES.entry(other).summary}" for other in STUDIES.names() if other != study.name),
                         *(f"{command}: {text}" for command, (text, _) in commands().items())])
+    if study.subcommands:
+        others = "; ".join(f"{prog} {command}: {text}" for command, (text, _) in study.subcommands.items()) + "; " + others
     parser = OneLineParser(prog=prog, description=study.description,
                            epilog=f"other studies and commands (experiment.py NAME --help): {others}")
     add_flags(parser, study.config_class)
@@ -114,6 +116,8 @@ def dispatch(argv: list[str]) -> int:
     else:
         name, rest = DEFAULT_STUDY, argv
     chosen = study(name)
+    if rest and rest[0] in chosen.subcommands:
+        return chosen.subcommands[rest[0]][1](rest[1:])
     config = from_namespace(chosen.config_class, study_parser(chosen).parse_args(rest))
     chosen.resolve(config)  # contradictory flags fail here, before any data is loaded
     return chosen.run(config, argv)

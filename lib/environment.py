@@ -1,7 +1,8 @@
 """Process set-up that must happen before TensorFlow, JAX or Keras is imported.
 
 Reads only the flags that change how the backend starts: `--backend` (sets KERAS_BACKEND),
-`--num_gpus 0` (hides GPUs), and on JAX `--cudaNoise` / `--deterministic` (XLA's
+`--num_gpus 0` (hides GPUs), the diversity study's `--use_gpu` / `--gpu_no` (CPU by default, as
+DiversityNN), and on JAX `--cudaNoise` / `--deterministic` (XLA's
 deterministic-ops flag, read when JAX starts its GPU client). `experiment.py resume RUN_DIR`
 takes them from the run's config.json. Quiets TensorFlow's C++ start-up chatter unless the
 user asked for it.
@@ -28,9 +29,23 @@ def prepare(argv: list[str]) -> None:
         from lib.backend.distribute import hide_gpus
 
         hide_gpus()
+    if argv[:1] == ["diversity"] or saved.get("study") == "diversity":
+        _diversity_device(argv, saved)
     deterministic = any(flag in argv for flag in DETERMINISTIC_FLAGS) or saved.get("deterministic")
     if deterministic and os.environ.get("KERAS_BACKEND") == "jax":
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_DETERMINISTIC}".strip()
+
+
+def _diversity_device(argv: list[str], saved: dict) -> None:
+    """DiversityNN's device flags: CPU unless --use_gpu, then GPU --gpu_no (the only device the backend sees)."""
+    from lib.backend.distribute import hide_gpus
+
+    if "--use_gpu" in argv or saved.get("use_gpu"):
+        gpu = _flag_value(argv, "--gpu_no") or str(saved.get("gpu_no", 0))
+        if gpu.isdigit():  # anything else is reported by the flag parser
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    else:
+        hide_gpus()
 
 
 def active_backend() -> str:

@@ -32,7 +32,10 @@ CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 
 
 def keras_datasets_dir() -> str:
-    """Where keras.datasets caches its files: $KERAS_HOME/datasets, else ~/.keras/datasets."""
+    """Where the files are read from: $INITLAB_DATA_PATH when a study sets it (the diversity study's
+    --data_path), else where keras.datasets caches them: $KERAS_HOME/datasets, else ~/.keras/datasets."""
+    if os.environ.get("INITLAB_DATA_PATH"):
+        return os.environ["INITLAB_DATA_PATH"]
     home = os.environ.get("KERAS_HOME")
     if home is None:
         base = os.path.expanduser("~")

@@ -32,17 +32,37 @@ def save_checkpoint(run_path: str, model, epoch: int) -> str:
     """Write the checkpoint after `epoch` completed epochs; returns its path."""
     import keras
 
+    def fill(f):
+        for group_name, variables in _variable_groups(model).items():
+            group = f.create_group(group_name)
+            for index, variable in enumerate(variables):
+                dataset = group.create_dataset(str(index), data=keras.ops.convert_to_numpy(variable.value))
+                dataset.attrs["path"] = variable.path
+
+    return _write(run_path, epoch, fill)
+
+
+def save_array_checkpoint(run_path: str, groups: dict[str, dict[str, np.ndarray]], epoch: int) -> str:
+    """The checkpoint of a run whose state is plain arrays ({group: {name: array}}), not a Keras model
+    (the diversity study's metalearning: activation networks and their momentum); `epoch` counts its steps."""
+
+    def fill(f):
+        for group_name, arrays in groups.items():
+            group = f.create_group(group_name)
+            for name, array in arrays.items():
+                group.create_dataset(name, data=np.asarray(array))
+
+    return _write(run_path, epoch, fill)
+
+
+def _write(run_path: str, epoch: int, fill) -> str:
     folder = _folder(run_path)
     os.makedirs(folder, exist_ok=True)
     name = f"epoch{epoch}.h5"
     partial = os.path.join(folder, name + ".partial")
     with h5py.File(partial, "w") as f:
         f.attrs["epoch"] = epoch
-        for group_name, variables in _variable_groups(model).items():
-            group = f.create_group(group_name)
-            for index, variable in enumerate(variables):
-                dataset = group.create_dataset(str(index), data=keras.ops.convert_to_numpy(variable.value))
-                dataset.attrs["path"] = variable.path
+        fill(f)
     os.replace(partial, os.path.join(folder, name))
     atomic.write_text(os.path.join(folder, STATE_FILE), json.dumps({"epoch": epoch, "file": name}) + "\n")
     for old in os.listdir(folder):
@@ -77,3 +97,12 @@ def load_checkpoint(run_path: str, model) -> int:
             for index, variable in enumerate(variables):
                 variable.assign(np.asarray(group[str(index)]))
     return int(state["epoch"])
+
+
+def load_array_checkpoint(run_path: str) -> tuple[dict[str, dict[str, np.ndarray]], int]:
+    """The arrays of the newest checkpoint written by save_array_checkpoint, and its epoch."""
+    with open(os.path.join(_folder(run_path), STATE_FILE)) as f:
+        state = json.load(f)
+    with h5py.File(os.path.join(_folder(run_path), state["file"]), "r") as f:
+        groups = {name: {key: np.asarray(dataset) for key, dataset in group.items()} for name, group in f.items()}
+    return groups, int(state["epoch"])

@@ -6,6 +6,9 @@ xavier_init's files (`loss`, `acc`, `val_loss`, `val_acc`); a key with slashes
 writes the whole table to a temporary file that replaces the old one (a table is a few
 kilobytes), so a crash at any moment, even SIGKILL in the middle of a write, leaves the
 previous complete table: HDF5 files modified in place can be corrupted by a crash.
+A row's value may also be an array of fixed shape (the diversity study's learned functions on
+a grid, one (n, K) array per outer step): the key's dataset is then (rows, n, K). A writer of
+larger tables appends with `write=False` and calls `flush()` at its checkpoints.
 """
 
 import json
@@ -40,18 +43,23 @@ class EpochTableWriter:
                 self.attrs.update({key: f.attrs[key] for key in f.attrs if key not in (COMPLETE, COLUMNS)})
                 order = json.loads(f.attrs.get(COLUMNS, "[]"))
             table = read_epoch_table(path)
-            self.columns = {key: [float(v) for v in table[key]] for key in [*order, *sorted(set(table) - set(order))]}
+            self.columns = {key: [_value(v) for v in table[key]] for key in [*order, *sorted(set(table) - set(order))]}
             self.rows = len(next(iter(self.columns.values()), []))
         else:
             self._write()
 
-    def append(self, row: dict[str, float]) -> None:
+    def append(self, row: dict, *, write: bool = True) -> None:
         for key in row:
             if key not in self.columns:
                 self.columns[key] = [np.nan] * self.rows  # a key first seen late is NaN for the earlier epochs
         for key, values in self.columns.items():
-            values.append(float(row.get(key, np.nan)))
+            values.append(_value(row.get(key, np.nan)))
         self.rows += 1
+        if write:
+            self._write()
+
+    def flush(self) -> None:
+        """Write the rows appended with `write=False`."""
         self._write()
 
     def keep_rows(self, rows: int) -> None:
@@ -72,6 +80,11 @@ class EpochTableWriter:
 
     def close(self) -> None:
         """Nothing stays open between epochs; kept so that every writer can be closed alike."""
+
+
+def _value(value):
+    """A row's value as stored: a float, or a float64 array."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
 
 def read_epoch_table(path: str) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ class Study:
     analyze: Callable  # analyze(run_dirs, args, progress): the study's report of recorded runs
     add_analyze_flags: Callable[[argparse.ArgumentParser], None] | None = None  # the study's own analyze flags
     commands: dict = field(default_factory=dict)  # extra commands: name -> (one-line help, runner(argv) -> exit code)
+    subcommands: dict = field(default_factory=dict)  # `experiment.py <study> <name> ...`: name -> (help, runner(argv))
 
 
 STUDIES = Registry("study")
@@ -70,4 +71,4 @@ def study_of_runs(run_paths: list[str]) -> Study:
     return study(next(iter(names.values())))
 
 
-from lib.studies import glorot, constnet  # noqa: E402,F401,I001  (register the studies, the default first)
+from lib.studies import glorot, constnet, diversity  # noqa: E402,F401,I001  (register the studies, the default first)

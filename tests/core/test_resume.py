@@ -25,6 +25,9 @@ GLOROT = ["--units", "24", "--epochs", "4", "--steps_per_epoch", "25", "--probe_
 # A ConstNet with dropout: the resumed run must also continue the dropout masks' random stream.
 CONSTNET = ["constnet", "--layers", "7", "--widen-factor", "1", "--batchnorm", "--droprate", "0.1", "--dataset",
             "digits", "--epochs", "4", "--steps_per_epoch", "6", "--probe_size", "32", "--cudaNoise", "--seed", "3"]
+# Metalearning: 4 outer steps of 8 inner steps; every outer step draws its classifier, data order and noise.
+DIVERSITY = ["diversity", "--n_activations", "2", "--inner_hidden_size", "12", "--outer_hidden_size", "6",
+             "--inner_batch_size", "500", "--epochs", "1", "--steps", "4", "--checkpoint_every", "1", "--seed", "5"]
 
 
 def run(argv, output_dir=None, kill_at="", timeout=600):
@@ -51,7 +54,7 @@ def assert_same_run(resumed, uninterrupted, record_kinds):
     assert (epoch, variables.keys()) == final_variables(uninterrupted)[0:1] + (variables.keys(),)
     reference = final_variables(uninterrupted)[1]
     assert all(np.array_equal(variables[key], reference[key]) for key in reference)  # bitwise
-    for table in ("history.h5", "correlations.h5"):
+    for table in ("history.h5", "correlations.h5", "activations.h5"):
         if (uninterrupted / table).exists():
             ours, theirs = read_epoch_table(str(resumed / table)), read_epoch_table(str(uninterrupted / table))
             assert ours.keys() == theirs.keys()
@@ -77,6 +80,9 @@ def assert_same_run(resumed, uninterrupted, record_kinds):
     ("constnet", CONSTNET,
      # mid-write of the epoch-1 correlations row, of the epoch-2 checkpoint
      ["correlations.h5.partial@5", "checkpoints/epoch2.h5.partial@9"], ()),
+    ("diversity", DIVERSITY,
+     # mid-write of the step-2 history row, of the step-3 checkpoint (activation networks, then momentum)
+     ["history.h5.partial@9", "checkpoints/epoch3.h5.partial@5"], ()),
 ])
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, study, argv, kills, record_kinds):
     whole = run(argv, tmp_path / "whole")
