@@ -24,22 +24,12 @@ def run_study(config, argv):
     return run(config, argv)
 
 
-def step_list(text: str) -> list[int]:
-    """'0,150,300' -> [0, 150, 300]: outer steps (0 = the initial functions)."""
-    import argparse
-
-    try:
-        steps = [int(part) for part in text.split(",")]
-    except ValueError:
-        steps = [-1]
-    if not steps or min(steps) < 0:
-        raise argparse.ArgumentTypeError(f"must be outer steps >= 0 separated by commas (e.g. 0,150,300), got '{text}'")
-    return steps
-
-
 def add_analyze_flags(parser):
-    parser.add_argument("--activation_steps", type=step_list, metavar="S1,S2,...",
-                        help="diversity: outer steps whose learned functions are drawn (default: first, middle, last)")
+    from lib.studies.diversity.config import activation_steps
+
+    parser.add_argument("--activation_steps", type=activation_steps, metavar="S1,S2,...",
+                        help="diversity: outer steps of the learned-activation panels (default: 0, the middle "
+                             "and the last recorded step of each run)")
 
 
 def analyze(run_dirs, args, progress):

@@ -61,6 +61,17 @@ def grid_size(text: str) -> int:
     return value
 
 
+def activation_steps(text: str) -> tuple[int, ...]:
+    """analyze's --activation_steps: comma-separated outer steps >= 0 (0: the initial functions)."""
+    try:
+        steps = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated outer steps such as 0,150,300, got '{text}'") from None
+    if any(step < 0 for step in steps):
+        raise argparse.ArgumentTypeError(f"must be outer steps >= 0, got '{text}'")
+    return steps
+
+
 @dataclasses.dataclass(frozen=True)
 class DiversityConfig(RunOptions):
     study: ClassVar[str] = "diversity"

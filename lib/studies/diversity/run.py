@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from lib.config import to_json
-from lib.errors import RunDiverged, RunInterrupted, RunStopped
+from lib.errors import RunDiverged, RunInterrupted, RunStopped, UsageError
 from lib.studies.diversity.config import DEBUG_EPOCHS, DEBUG_EXAMPLES, DEBUG_STEPS, DiversityConfig, resolve, run_path
 
 DATA_PATH_VARIABLE = "INITLAB_DATA_PATH"  # lib.datasets.keras_files reads its files from there when set
@@ -64,6 +64,10 @@ def metalearn(config: DiversityConfig, argv: list[str]) -> dict:
     check_backend(config.backend)
     keras.utils.set_random_seed(config.seed)
     train, test = load_mnist1d(config)
+    if config.debug:
+        config = dataclasses.replace(config, inner_batch_size=min(config.inner_batch_size, len(train.x)))
+    if config.inner_batch_size > len(train.x):
+        raise UsageError(f"--inner_batch_size {config.inner_batch_size} is more than the {len(train.x)} training examples")
     path = run_path(config)
     run_dir, start = (None, 0) if config.debug else open_run(path, config, argv)
     state = OuterState.initial(config)
