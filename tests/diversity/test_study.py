@@ -57,6 +57,7 @@ def test_driver_command_lines_parse_with_the_original_defaults():
     (["--metagradient", "second"], "invalid choice: 'second'"),
     (["--debug", "--resume"], "nothing to --resume"),
     (["--inner_batch_size", "5000"], "more than the 4000 training examples"),
+    (["--mixed_precision"], "not offered by the diversity study"),
 ])
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path, capsys, argv, message):
     assert main(["diversity", *argv, "--output_dir", str(tmp_path)]) == 2

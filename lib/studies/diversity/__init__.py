@@ -38,11 +38,11 @@ def analyze(run_dirs, args, progress):
     write_report(run_dirs, args.out, steps=args.activation_steps, progress=progress)
 
 
-def compare(argv):
+def run_compare_command(argv):
     from lib.studies.diversity.compare import run_compare
 
     return run_compare(argv)
 
 
 register(Study("diversity", DiversityConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               add_analyze_flags=add_analyze_flags, subcommands={"compare": (COMPARE_HELP, compare)}))
+               add_analyze_flags=add_analyze_flags, subcommands={"compare": (COMPARE_HELP, run_compare_command)}))

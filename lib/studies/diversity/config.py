@@ -106,8 +106,9 @@ class DiversityConfig(RunOptions):
     metagradient: str = option("unrolled", "unrolled: backpropagation through every inner step (the original); "
                                "first_order: the trained classifier's loss on one batch (jaxDiversity)",
                                choices=METAGRADIENTS)
-    act_path: str | None = option(None, "learned activations (initlab's activations.txt/.h5 or the original's text "
-                                  "file): train validation networks instead of metalearning", metavar="FILE")
+    act_path: str | None = option(None, "learned activations (a metalearning run directory, its activations.txt/.h5, "
+                                  "or the original's text file): train validation networks instead of metalearning",
+                                  metavar="FILE")
     validation_mode: str = option(DIVERSE, "with --act_path: k >= 1 = every hidden neuron uses learned activation k "
                                   "(pure); 0/False = all learned activations in blocks (diverse); base = the "
                                   "un-learned base function", parse=validation_mode, metavar="{k,0,False,base}")
@@ -140,6 +141,9 @@ def resolve(config: DiversityConfig) -> DiversityConfig:
     """Reject contradictory flags; idempotent (resume resolves a config read from config.json)."""
     if config.debug and config.resume:
         raise UsageError("--debug runs save nothing, so there is nothing to --resume")
+    if config.mixed_precision:
+        raise UsageError("--mixed_precision is not offered by the diversity study: its networks are small and "
+                         "its metagradients need float32")
     if not config.is_validation:
         if config.dataset != "mnist1d":
             raise UsageError(f"metalearning runs on MNIST1D only (the original's MNIST/CIFAR loaders give images its "
@@ -149,8 +153,8 @@ def resolve(config: DiversityConfig) -> DiversityConfig:
                              "hidden neurons (--inner_hidden_size) to share them")
         if config.validation_mode != DIVERSE:
             raise UsageError("--validation_mode needs --act_path (the learned activations to validate)")
-    elif not os.path.isfile(config.act_path):
-        raise UsageError(f"--act_path {config.act_path}: no such file")
+    elif not os.path.exists(config.act_path):
+        raise UsageError(f"--act_path {config.act_path}: no such file or run directory")
     return dataclasses.replace(config, backend=config.backend or active_backend())
 
 

@@ -17,6 +17,7 @@ from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.initializers import INITIALIZERS
 from lib.initializers.beyond_sigprop import CONV_ONLY
+from lib.initializers.torch_default import BIAS_ONLY
 
 ACTIVATIONS = ("sigmoid", "tanh", "softsign", "relu")
 # xavier_init's budget (reference/glorot.md §1.5): 2.5e7 training examples per run.
@@ -44,7 +45,7 @@ class GlorotConfig(RunOptions):
     activation: str = option("tanh", "hidden-layer nonlinearity", choices=ACTIVATIONS)
     xavier: bool = option(False, "normalized init (paper Eq. 16, glorot_uniform) instead of standard (Eq. 1)")
     init: str | None = option(None, "initializer by registry name (overrides the --xavier choice)",
-                              choices=lambda: [name for name in INITIALIZERS.names() if name not in CONV_ONLY], metavar="NAME")
+                              choices=lambda: [name for name in INITIALIZERS.names() if name not in CONV_ONLY + BIAS_ONLY], metavar="NAME")
     five_layer: bool = option(False, "xavier_init's 'five layers' = 4 hidden layers + softmax (default: 3 hidden + softmax)",
                               flags=("--five_layer", "--is_five_layers"))
     hidden_layers: int | None = option(None, "number of hidden layers, the paper's count (Table 1 uses 5); replaces --five_layer",
