@@ -99,6 +99,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """A probability or a momentum: [0, 1)."""
+    value = parse_number(float, text, "a number in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'")
+    return value
+
+
 def run_name(text: str) -> str:
     if not text or text in (".", "..") or "/" in text or "\\" in text or text.startswith("-"):
         raise argparse.ArgumentTypeError(f"must be a plain directory name (no '/', not '.' or '..'), got '{text}'")

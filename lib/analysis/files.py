@@ -4,6 +4,7 @@ bad input leaves no partial output)."""
 
 import json
 import os
+from collections import Counter
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -15,6 +16,19 @@ DPI = 120
 def default_out(run_paths: list[str]) -> str:
     """<RUN_DIR>/report for one run (the run directory contract), ./report for several."""
     return os.path.join(run_paths[0], "report") if len(run_paths) == 1 else "report"
+
+
+def run_labels(paths: list[str], alternative: list[str] | None = None) -> list[str]:
+    """Labels of runs drawn side by side: their directory names; where names repeat, `alternative`
+    (default `<parent>/<name>`), then their paths. A run given twice is a UsageError."""
+    candidates = [[os.path.basename(os.path.normpath(path)) for path in paths],
+                  alternative or [os.path.join(*os.path.normpath(os.path.abspath(path)).split(os.sep)[-2:]) for path in paths],
+                  [os.path.normpath(path) for path in paths]]
+    labels = next((labels for labels in candidates if len(set(labels)) == len(labels)), candidates[-1])
+    duplicates = [label for label, count in Counter(labels).items() if count > 1]
+    if duplicates:
+        raise UsageError(f"run {duplicates[0]} is given more than once")
+    return labels
 
 
 def read_config(path: str, example: str):

@@ -10,7 +10,16 @@ import dataclasses
 import os
 from typing import ClassVar
 
-from lib.config import RunOptions, non_negative_int, option, parse_number, positive_float, positive_int, run_name
+from lib.config import (
+    RunOptions,
+    non_negative_int,
+    option,
+    parse_number,
+    positive_float,
+    positive_int,
+    run_name,
+    unit_interval,
+)
 from lib.environment import active_backend
 from lib.errors import UsageError
 
@@ -42,13 +51,6 @@ def wrn_depth(text: str) -> int:
     value = parse_number(int, text, "an integer")
     if value < 7 or (value - 4) % 3:
         raise argparse.ArgumentTypeError(f"must be 3n + 4 with n >= 1 blocks per group (7, 10, 16, 28, ...), got '{text}'")
-    return value
-
-
-def probability(text: str) -> float:
-    value = parse_number(float, text, "a number in [0, 1)")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'")
     return value
 
 
@@ -90,7 +92,7 @@ class ConstnetConfig(RunOptions):
     disable_fixup: bool = option(False, "as the original, passing --fixup turns the Fixup scalars OFF; only "
                                  "without --batchnorm, where they are required", flags=("--fixup",))
     droprate: float = option(0.0, "dropout on every residual-branch output (ConstNet) or after every activation "
-                             "(LeakyNet)", parse=probability)
+                             "(LeakyNet)", parse=unit_interval)
     dropl1: bool = option(False, "ConstNet: dropout on conv1's output too")
     varnet: bool = option(False, "random fan-out Gaussian init (the paper's 'He' baseline) instead of ConstNet's")
     sigma_w: float = option(-1.0, "variance multiplier of the random convs: block convs, and with --varnet conv1 and "
@@ -105,7 +107,7 @@ class ConstnetConfig(RunOptions):
     batch_size: int = option(128, "mini-batch size (training and evaluation)", flags=("-b", "--batch-size"),
                              parse=positive_int)
     lr: float = option(0.03, "initial learning rate", flags=("--lr", "--learning-rate"), parse=positive_float)
-    momentum: float = option(0.9, "SGD momentum, in PyTorch's form (the rate outside the velocity)", parse=probability)
+    momentum: float = option(0.9, "SGD momentum, in PyTorch's form (the rate outside the velocity)", parse=unit_interval)
     nesterov: bool = option(False, "Nesterov momentum (PyTorch's form)")
     weight_decay: float = option(5e-4, "L2 weight decay on all parameters, as the original's SGD weight_decay",
                                  flags=("--weight-decay", "--wd"), parse=non_negative_float)

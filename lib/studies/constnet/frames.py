@@ -10,14 +10,13 @@ report rho as the reference logs it, -ln|rho|: 0 = identical channels, larger = 
 import math
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from lib.analysis.files import read_config
+from lib.analysis.files import read_config, run_labels
 from lib.errors import UsageError
 from lib.storage.epoch_table import read_epoch_table
 
@@ -42,14 +41,7 @@ def load_constnet_runs(paths: list[str]) -> list[ConstnetRun]:
     A run is labelled by its directory name; where names repeat, by `<parent>/<name>`, then by path.
     """
     loaded = [_load(path) for path in paths]
-    names = [os.path.basename(os.path.normpath(path)) for path in paths]
-    if len(set(names)) < len(names):
-        names = [os.path.join(*os.path.normpath(os.path.abspath(path)).split(os.sep)[-2:]) for path in paths]
-    if len(set(names)) < len(names):
-        names = [os.path.normpath(path) for path in paths]
-    duplicates = [name for name, count in Counter(names).items() if count > 1]
-    if duplicates:
-        raise UsageError(f"run {duplicates[0]} is given more than once")
+    names = run_labels(paths)
     return [ConstnetRun(path, name, *parts) for path, name, parts in zip(paths, names, loaded)]
 
 

@@ -11,7 +11,16 @@ import dataclasses
 import os
 from typing import ClassVar
 
-from lib.config import RunOptions, non_negative_int, option, parse_number, positive_float, positive_int, run_name
+from lib.config import (
+    RunOptions,
+    non_negative_int,
+    option,
+    parse_number,
+    positive_float,
+    positive_int,
+    run_name,
+    unit_interval,
+)
 from lib.environment import active_backend
 from lib.errors import UsageError
 
@@ -45,13 +54,6 @@ def validation_mode(text: str) -> str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an activation number k >= 1, 0/False (diverse) or base, got '{text}'")
     return str(value)
-
-
-def unit_interval(text: str) -> float:
-    value = parse_number(float, text, "a number in [0, 1)")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got '{text}'")
-    return value
 
 
 def grid_size(text: str) -> int:

@@ -11,14 +11,13 @@ holds one arm's runs.csv and results.json (§2.2-2.3).
 
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from lib.analysis.files import read_config
+from lib.analysis.files import read_config, run_labels
 from lib.errors import UsageError
 from lib.storage.epoch_table import FIRST_EPOCH, read_epoch_table
 
@@ -46,15 +45,7 @@ class DiversityRun:
 def load_diversity_runs(paths: list[str]) -> list[DiversityRun]:
     """Read and check every run before any frame is built; labels are the directory names
     (`<parent>/<name>` where names repeat, then the paths)."""
-    labels = [os.path.basename(os.path.normpath(path)) for path in paths]
-    if len(set(labels)) < len(labels):
-        labels = [os.path.join(*os.path.normpath(os.path.abspath(path)).split(os.sep)[-2:]) for path in paths]
-    if len(set(labels)) < len(labels):
-        labels = [os.path.normpath(path) for path in paths]
-    duplicates = [label for label, count in Counter(labels).items() if count > 1]
-    if duplicates:
-        raise UsageError(f"run {duplicates[0]} is given more than once")
-    return [_load(path, label) for path, label in zip(paths, labels)]
+    return [_load(path, label) for path, label in zip(paths, run_labels(paths))]
 
 
 def _load(path: str, label: str) -> DiversityRun:

@@ -7,13 +7,12 @@ layer `dense_{H+1}` is left out of every frame.
 """
 
 import os
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lib.analysis.files import read_config
+from lib.analysis.files import read_config, run_labels
 from lib.errors import UsageError
 from lib.storage.epoch_table import read_epoch_table
 from lib.storage.records import read_record, record_epochs
@@ -54,14 +53,7 @@ def load_runs(paths: list[str]) -> list[Run]:
     name under two datasets) they are labelled `<activation> <init>`, then by their path.
     """
     configs = [_read_config(path) for path in paths]
-    names = [os.path.basename(os.path.normpath(path)) for path in paths]
-    if len(set(names)) < len(names):
-        names = [f"{c['activation']} {c['init']}" for c in configs]
-    if len(set(names)) < len(names):
-        names = [os.path.normpath(path) for path in paths]
-    duplicates = [name for name, count in Counter(names).items() if count > 1]
-    if duplicates:
-        raise UsageError(f"run {duplicates[0]} is given more than once")
+    names = run_labels(paths, [f"{c['activation']} {c['init']}" for c in configs])
     return [Run(path, name, config) for path, name, config in zip(paths, names, configs)]
 
 
