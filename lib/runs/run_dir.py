@@ -90,6 +90,14 @@ class RunDirectory:
         if state != "running":  # every run ends with its final state: the next writer may come
             self.release()
 
+    def set_stopped(self, error: BaseException, *, last_epoch: int | None) -> None:
+        """The final status of a run that `error` ended: diverged, interrupted or failed, with a one-line reason."""
+        from lib.errors import RunDiverged, RunInterrupted, RunStopped
+
+        state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
+        reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
+        self.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=last_epoch)
+
     def release(self) -> None:
         if self._lock is not None:
             os.close(self._lock)

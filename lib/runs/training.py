@@ -15,7 +15,7 @@ from callbacks.epoch_history import EpochHistory
 from callbacks.epoch_test_evaluation import EpochTestEvaluation
 from callbacks.stop_on_interruption import StopOnInterruption
 from lib.datasets.splits import Split
-from lib.errors import RunDiverged, RunInterrupted, RunStopped
+from lib.errors import RunDiverged
 from lib.runs.checkpoint import load_checkpoint
 from lib.runs.history import HistoryFiles
 from lib.runs.interruption import Interruption
@@ -84,9 +84,7 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     except BaseException as error:
         _close(callbacks)
         if run is not None:
-            state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
-            reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
-            run.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=completed_epochs())
+            run.set_stopped(error, last_epoch=completed_epochs())
         raise
     label = "test" if validation_is_test else "val"
     results = {"epochs": epochs,

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from lib.config import to_json
-from lib.errors import RunDiverged, RunInterrupted, RunStopped, UsageError
+from lib.errors import RunDiverged, UsageError
 from lib.studies.diversity.config import DEBUG_EPOCHS, DEBUG_EXAMPLES, DEBUG_STEPS, DiversityConfig, resolve, run_path
 
 DATA_PATH_VARIABLE = "INITLAB_DATA_PATH"  # lib.datasets.keras_files reads its files from there when set
@@ -100,9 +100,7 @@ def metalearn(config: DiversityConfig, argv: list[str]) -> dict:
     except BaseException as error:
         if writers is not None:
             writers.close()
-            kind = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
-            reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
-            run_dir.set_status(kind, reason=reason.splitlines()[0] if reason else "", last_epoch=saved_step)
+            run_dir.set_stopped(error, last_epoch=saved_step)
         raise
     if writers is None:
         return {}

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 
 from lib.datasets.splits import Split
-from lib.errors import RunDiverged, RunInterrupted, RunStopped, UsageError
+from lib.errors import RunDiverged, UsageError
 from lib.storage import atomic
 from lib.studies.diversity.activation_files import LearnedActivations, load
 from lib.studies.diversity.config import BASE, BASES, DEBUG_EPOCHS, DEBUG_EXAMPLES, DIVERSE, DiversityConfig, resolve, run_path
@@ -253,9 +253,7 @@ def run_validation(config: DiversityConfig, argv: list[str]) -> int:
                     raise interruption.error()
     except BaseException as error:
         if run_dir is not None:
-            state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
-            reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
-            run_dir.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=len(rows))
+            run_dir.set_stopped(error, last_epoch=len(rows))
         raise
     results = _results(config, learned, base, learning_rate, rows, epochs)
     if run_dir is not None:
