@@ -13,7 +13,8 @@ from lib.errors import RunInterrupted, RunStopped, UsageError
 
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
             "analyze": "draw the paper's figures and a summary table from recorded run directories",
-            "resume": "continue an interrupted run directory from its last completed epoch"}
+            "resume": "continue an interrupted run directory from its last completed epoch",
+            "hessian": "top eigenvalues, trace and spectral density of a run's loss Hessian (hessian/<label>.h5)"}
 
 
 def commands() -> dict:
@@ -21,7 +22,7 @@ def commands() -> dict:
     from lib.studies import STUDIES, study
 
     table = {"preview": (COMMANDS["preview"], run_preview), "analyze": (COMMANDS["analyze"], run_analyze),
-             "resume": (COMMANDS["resume"], run_resume)}
+             "resume": (COMMANDS["resume"], run_resume), "hessian": (COMMANDS["hessian"], run_hessian)}
     for name in STUDIES.names():
         table.update(study(name).commands)
     return table
@@ -58,6 +59,12 @@ def run_preview(argv: list[str]) -> int:
     return 0
 
 
+def run_hessian(argv: list[str]) -> int:
+    from lib.hessian.command import run_hessian as run
+
+    return run(argv)
+
+
 def analyze_parser() -> OneLineParser:
     from lib.studies import STUDIES, study
 
@@ -72,11 +79,18 @@ def analyze_parser() -> OneLineParser:
 
 
 def run_analyze(argv: list[str]) -> int:
-    """Each study draws its own report (glorot: the paper's figures; constnet: correlation curves)."""
+    """Each study draws its own report (glorot: the paper's figures; constnet: correlation curves), then
+    the Hessian analyses the runs hold (`experiment.py hessian`) are drawn side by side."""
     args = analyze_parser().parse_args(argv)
+    from lib.analysis.files import default_out
+    from lib.hessian.report import write_hessian_report
     from lib.studies import study_of_runs
 
-    study_of_runs(args.run_dirs).analyze(args.run_dirs, args, lambda line: print(line, flush=True))
+    def progress(line):
+        print(line, flush=True)
+
+    study_of_runs(args.run_dirs).analyze(args.run_dirs, args, progress)
+    write_hessian_report(args.run_dirs, args.out or default_out(args.run_dirs), progress)
     return 0
 
 
@@ -86,17 +100,10 @@ def run_resume(argv: list[str]) -> int:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. model_history/shapeset/<name>")
     args = parser.parse_args(argv)
     from lib.runs.resume import read_run_config
-    from lib.studies import study, study_of_config
+    from lib.studies import config_of_run
 
-    saved = read_run_config(args.run_dir)
-    chosen = study(study_of_config(saved))
-    saved = {key: value for key, value in saved.items() if key != "study"}
-    fields = {f.name for f in dataclasses.fields(chosen.config_class)}
-    unknown = sorted(set(saved) - fields)
-    if unknown:
-        raise UsageError(f"{args.run_dir}/config.json has fields this initlab does not know ({', '.join(unknown)}); "
-                         "it cannot be resumed")
-    config = dataclasses.replace(chosen.config_class(**saved), resume=True, overwrite=False)
+    chosen, config = config_of_run(args.run_dir, read_run_config(args.run_dir), "resumed")
+    config = dataclasses.replace(config, resume=True, overwrite=False)
     if os.path.realpath(chosen.run_path(config)) != os.path.realpath(args.run_dir):
         raise UsageError(f"{args.run_dir} was moved from {chosen.run_path(config)}; resume it there, or pass its flags "
                          "with --resume --output_dir/--name pointing here")

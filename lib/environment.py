@@ -4,7 +4,7 @@ Reads only the flags that change how the backend starts: `--backend` (sets KERAS
 `--num_gpus 0` (hides GPUs), the diversity study's `--use_gpu` / `--gpu_no` (CPU by default, as
 DiversityNN), and on JAX `--cudaNoise` / `--deterministic` (XLA's
 deterministic-ops flag, read when JAX starts its GPU client). `experiment.py resume RUN_DIR`
-takes them from the run's config.json. Quiets TensorFlow's C++ start-up chatter unless the
+and `experiment.py hessian RUN_DIR` take them from the run's config.json. Quiets TensorFlow's C++ start-up chatter unless the
 user asked for it.
 """
 
@@ -63,7 +63,7 @@ def check_backend(requested: str) -> None:
 
 
 def _resumed_config(argv: list[str]) -> dict:
-    if len(argv) < 2 or argv[0] != "resume":
+    if len(argv) < 2 or argv[0] not in ("resume", "hessian"):
         return {}
     try:
         with open(os.path.join(argv[1], "config.json")) as f:

@@ -28,6 +28,9 @@ class Study:
     add_analyze_flags: Callable[[argparse.ArgumentParser], None] | None = None  # the study's own analyze flags
     commands: dict = field(default_factory=dict)  # extra commands: name -> (one-line help, runner(argv) -> exit code)
     subcommands: dict = field(default_factory=dict)  # `experiment.py <study> <name> ...`: name -> (help, runner(argv))
+    # hessian(run_path, config, *, epoch, split, count) -> lib.hessian.subject.HessianSubject: the run's model
+    # with the weights of `epoch` (None: its checkpoint; 0: its initialization), its loss and `count` examples
+    hessian: Callable | None = None
 
 
 STUDIES = Registry("study")
@@ -53,6 +56,20 @@ def study_of_config(config: dict) -> str:
         raise UsageError(f"config.json names study '{name}', which this initlab does not have "
                          f"(valid: {', '.join(STUDIES.names())})")
     return name
+
+
+def config_of_run(path: str, saved: dict, purpose: str):
+    """(study, config) of the run directory `path` whose config.json holds `saved`; a field this
+    initlab does not know means the run cannot be `purpose` (resumed, analysed)."""
+    import dataclasses
+
+    chosen = study(study_of_config(saved))
+    saved = {key: value for key, value in saved.items() if key != "study"}
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(chosen.config_class)})
+    if unknown:
+        raise UsageError(f"{path}/config.json has fields this initlab does not know ({', '.join(unknown)}); "
+                         f"it cannot be {purpose}")
+    return chosen, chosen.config_class(**saved)
 
 
 def study_of_runs(run_paths: list[str]) -> Study:

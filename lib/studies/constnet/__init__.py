@@ -35,5 +35,13 @@ def sweep(argv):
     return run_sweep(argv)
 
 
+
+def hessian_subject(run_path, config, **request):
+    from lib.studies.constnet.hessian import hessian_subject as subject
+
+    return subject(run_path, config, **request)
+
+
 register(Study("constnet", ConstnetConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               commands={"sweep": (SWEEP_HELP, sweep)}))
+               commands={"sweep": (SWEEP_HELP, sweep)},
+               hessian=hessian_subject))

@@ -44,5 +44,13 @@ def run_compare_command(argv):
     return run_compare(argv)
 
 
+
+def hessian_subject(run_path, config, **request):
+    from lib.studies.diversity.hessian import hessian_subject as subject
+
+    return subject(run_path, config, **request)
+
+
 register(Study("diversity", DiversityConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               add_analyze_flags=add_analyze_flags, subcommands={"compare": (COMPARE_HELP, run_compare_command)}))
+               add_analyze_flags=add_analyze_flags, subcommands={"compare": (COMPARE_HELP, run_compare_command)},
+               hessian=hessian_subject))

@@ -98,6 +98,17 @@ def evaluate(model, split: Split, chunk: int = EVALUATION_CHUNK) -> tuple[float,
     return float(np.mean(np.concatenate(losses))), float(np.mean(np.concatenate(correct)))
 
 
+def build_network(arm: Arm, input_shape, num_classes: int, seed: int):
+    """The validation network of one run (seed + r) at its initialization."""
+    import keras
+
+    from models import MODELS
+
+    keras.utils.set_random_seed(seed)
+    return MODELS.build("learned_activation_mlp", input_shape, num_classes, seed=seed, hidden=len(arm.assignment),
+                        grid=arm.grid, values=arm.values, assignment=arm.assignment)
+
+
 def train_arm(arm: Arm, train: Split, test: Split, *, seed: int, runs: int, epochs: int, learning_rate: float,
               momentum: float, batch_size: int, first_run: int = 0, label: str = "",
               progress: Callable[[str], None] | None = None, on_model: Callable | None = None) -> Iterator[dict]:
@@ -108,15 +119,11 @@ def train_arm(arm: Arm, train: Split, test: Split, *, seed: int, runs: int, epoc
     The arm's network is compiled once; each run restores its initial weights and optimizer state."""
     import keras
 
-    from models import MODELS
-
     started, model, fresh_optimizer = time.perf_counter(), None, None
     chunk = min(EVALUATION_CHUNK, max(len(train), len(test)))  # one evaluation shape for both sets
     for run in range(first_run, runs):
         run_seed = seed + run
-        keras.utils.set_random_seed(run_seed)
-        initial = MODELS.build("learned_activation_mlp", train.x.shape[1:], train.y.shape[1], seed=run_seed,
-                               hidden=len(arm.assignment), grid=arm.grid, values=arm.values, assignment=arm.assignment)
+        initial = build_network(arm, train.x.shape[1:], train.y.shape[1], run_seed)
         if model is None:
             model = initial
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),

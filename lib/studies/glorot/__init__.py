@@ -35,5 +35,13 @@ def analyze(run_dirs, args, progress):
     write_report(run_dirs, args.out, epoch=args.epoch, jacobian_examples=args.jacobian_examples, progress=progress)
 
 
+
+def hessian_subject(run_path, config, **request):
+    from lib.studies.glorot.hessian import hessian_subject as subject
+
+    return subject(run_path, config, **request)
+
+
 register(Study("glorot", GlorotConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               add_analyze_flags=add_analyze_flags))
+               add_analyze_flags=add_analyze_flags,
+               hessian=hessian_subject))
