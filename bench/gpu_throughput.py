@@ -144,8 +144,8 @@ def initlab_wrn(sizes: Sizes, precision: str) -> dict:
     import keras
     import numpy as np
 
-    from callbacks.correlation_monitor import CorrelationMonitor
     from callbacks.epoch_checkpoint import EpochCheckpoint
+    from callbacks.epoch_monitor import EpochMonitor
     from lib.studies.constnet import run as constnet
     from lib.studies.constnet.meter import CorrelationMeter
 
@@ -161,7 +161,7 @@ def initlab_wrn(sizes: Sizes, precision: str) -> dict:
     probe = rng.normal(size=(config.probe_size, *IMAGE_SHAPE)).astype(np.float32)
     with tempfile.TemporaryDirectory() as run_path:
         # What constnet.run_callbacks adds per epoch, less the file writers of the measured rows.
-        recording = [CorrelationMonitor(lambda m: CorrelationMeter(m, probe, max_rows=config.correlation_rows,
+        recording = [EpochMonitor(lambda m: CorrelationMeter(m, probe, max_rows=config.correlation_rows,
                                                                    seed=config.seed)),
                      EpochCheckpoint(run_path)]
         recorded = fit_images_per_second(model, batches, sizes.epoch_steps, sizes.epochs, recording)

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from lib.hessian import spectrum
+from lib.hessian.options import DEFAULT_EXAMPLES
 from lib.hessian.subject import HessianSubject, batches, layer_blocks
 
 ALL = "all"
@@ -23,7 +24,7 @@ EXACT_LIMIT = 20_000  # parameters: the full matrix is then 3.2 GB in float64 an
 class HessianSettings:
     """PyHessian's defaults (reference/diversity.md §3.2), with one SLQ probe as its density()."""
 
-    batch_size: int = 200
+    batch_size: int = DEFAULT_EXAMPLES
     top_k: int = 1
     max_iterations: int = 100
     tolerance: float = 1e-3

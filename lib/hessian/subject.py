@@ -24,6 +24,17 @@ class HessianSubject:
     epoch: int  # the epoch of the weights (0: the initialization rebuilt from the run's seed)
 
 
+def compiled_loss(model) -> Callable:
+    """The batch-mean loss `model` was compiled with: a Keras Loss object as it is, a loss name through
+    keras.losses.get (per-example values) and a mean."""
+    import keras
+
+    if not isinstance(model.loss, str):
+        return model.loss
+    per_example = keras.losses.get(model.loss)
+    return lambda y_true, y_pred: keras.ops.mean(per_example(y_true, y_pred))
+
+
 def restore_weights(run_path: str, model, epoch: int | None) -> int:
     """Load the weights `epoch` names into `model` (built from the run's seed) and return their epoch.
 

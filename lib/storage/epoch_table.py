@@ -23,19 +23,22 @@ SCHEMA_VERSION = 1
 COMPLETE = "epochs_complete"  # rows in the table (kept for readers of earlier initlab files)
 FIRST_EPOCH = "first_epoch"
 COLUMNS = "columns"
+EVERY = "epoch_every"  # rows at first_epoch, first_epoch + every, ... (absent: every epoch)
 
 
 class EpochTableWriter:
     """Appends one row of named scalars per epoch to an h5 file.
 
     `first_epoch` is the epoch of row 0 (history: 1, after the first epoch; correlations: 0,
-    the initialization). With `resume`, an existing file is continued after its rows.
+    the initialization), `every` the epochs between rows (--hessian_every). With `resume`, an
+    existing file is continued after its rows.
     """
 
     def __init__(self, path: str, *, config_json: str = "{}", kind: str = "history", first_epoch: int = 1,
-                 resume: bool = False):
+                 every: int = 1, resume: bool = False):
         self.path = path
-        self.attrs = {"schema_version": SCHEMA_VERSION, "kind": kind, "config": config_json, FIRST_EPOCH: first_epoch}
+        self.attrs = {"schema_version": SCHEMA_VERSION, "kind": kind, "config": config_json, FIRST_EPOCH: first_epoch,
+                      EVERY: every}
         self.columns: dict[str, list[float]] = {}
         self.rows = 0
         if resume and os.path.exists(path):
@@ -102,10 +105,10 @@ def read_epoch_table(path: str) -> dict[str, np.ndarray]:
 def truncate_epoch_table(path: str, last_epoch: int) -> None:
     """Keep only the rows of epochs <= last_epoch (none when last_epoch is 0: a run starting over)."""
     with h5py.File(path, "r") as f:
-        first = int(f.attrs.get(FIRST_EPOCH, 1))
+        first, every = int(f.attrs.get(FIRST_EPOCH, 1)), int(f.attrs.get(EVERY, 1))
         kind = f.attrs.get("kind", "history")
-    writer = EpochTableWriter(path, kind=kind, first_epoch=first, resume=True)
-    writer.keep_rows(0 if last_epoch == 0 else max(0, last_epoch - first + 1))
+    writer = EpochTableWriter(path, kind=kind, first_epoch=first, every=every, resume=True)
+    writer.keep_rows(0 if last_epoch < max(first, 1) else (last_epoch - first) // every + 1)
 
 
 def is_epoch_table(path: str) -> bool:

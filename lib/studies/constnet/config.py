@@ -22,6 +22,7 @@ from lib.config import (
 )
 from lib.environment import active_backend
 from lib.errors import UsageError
+from lib.hessian.options import HessianOptions
 
 ARCHS = ("constnet", "leakynet")
 # The ConstNet code's CIFAR normalization (reference/constnet.md §1, Data): fixed per-channel RGB
@@ -82,7 +83,7 @@ def gpu_range(text: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConstnetConfig(RunOptions):
+class ConstnetConfig(RunOptions, HessianOptions):
     study: ClassVar[str] = "constnet"
 
     arch: str = option("constnet", "ConstNet Wide-ResNet or LeakyNet plain CNN", flags=("-a", "--arch"), choices=ARCHS)

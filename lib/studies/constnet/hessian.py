@@ -3,7 +3,7 @@ config, with the weights of its checkpoint or of its initialization, BatchNorm o
 statistics, and the cross-entropy on logits it trains with. Weight decay, an optimizer term in the
 original (PyTorch's SGD), is not part of the loss whose Hessian is taken, as in PyHessian."""
 
-from lib.hessian.subject import HessianSubject, first_examples, restore_weights
+from lib.hessian.subject import HessianSubject, compiled_loss, first_examples, restore_weights
 from lib.studies.constnet.config import ConstnetConfig, resolve
 
 
@@ -19,4 +19,4 @@ def hessian_subject(run_path: str, config: ConstnetConfig, *, epoch: int | None,
     model = build_model(config, test.x.shape[1:], num_classes, steps_per_epoch(config, train))
     epoch = restore_weights(run_path, model, epoch)
     data = first_examples(train if split == "train" else test, count, num_classes)
-    return HessianSubject(model, keras.losses.CategoricalCrossentropy(from_logits=True), data, epoch)
+    return HessianSubject(model, compiled_loss(model), data, epoch)

@@ -8,6 +8,7 @@ import math
 import os
 
 from lib.config import to_json
+from lib.errors import UsageError
 from lib.studies.constnet.config import (
     CHANNEL_NORMALIZATION,
     DATASET_OPTIONS,
@@ -105,7 +106,7 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
                             synchronized_bn=distribute.synchronized_batch_norm(strategy))
     callbacks = list(extra_callbacks)
     if run_dir is not None:
-        callbacks += run_callbacks(config, test, run_dir, start_epoch)
+        callbacks += run_callbacks(config, model, test, run_dir, start_epoch)
     inputs = fit_inputs(train_split, batch_size=config.batch_size, steps_per_epoch=steps, num_classes=num_classes,
                         flat=False, seed=config.seed, augment=None if config.no_augment else pad_crop_flip)
     results = train_and_evaluate(model, inputs, validation=test, test=None, run=run_dir, config_json=to_json(config),
@@ -114,20 +115,26 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
     return model, results
 
 
-def run_callbacks(config: ConstnetConfig, test, run_dir, start_epoch: int = 0) -> list:
-    """Correlations at init and after every epoch; Keras weight files (last, best) unless --no-saves."""
+def run_callbacks(config: ConstnetConfig, model, test, run_dir, start_epoch: int = 0) -> list:
+    """Correlations at init and after every epoch; --hessian_every's sharpness; Keras weight files (last,
+    best) unless --no-saves."""
     import keras
 
-    from callbacks.correlation_monitor import CorrelationMonitor
+    from callbacks.epoch_monitor import EpochMonitor
     from lib.storage.epoch_table import read_epoch_table
     from lib.studies.constnet.meter import CorrelationMeter
     from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
 
     probe = test.x[:config.probe_size]
     table = CorrelationTable(run_dir.file("correlations.h5"), to_json(config), resume=start_epoch > 0)
-    callbacks = [CorrelationMonitor(
+    callbacks = [EpochMonitor(
         lambda model: CorrelationMeter(model, probe, max_rows=config.correlation_rows, seed=config.seed),
         table, CorrelationScalars(run_dir.file("tb")), start_epoch=start_epoch)]
+    if config.hessian_every > 0:
+        from lib.hessian.monitor import hessian_monitor
+        from lib.hessian.subject import compiled_loss
+
+        callbacks.append(hessian_monitor(config, compiled_loss(model), test, run_dir, to_json(config), start_epoch))
     if not config.no_saves:
         best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else None
         os.makedirs(run_dir.file("checkpoints"), exist_ok=True)
@@ -151,6 +158,9 @@ def run(config: ConstnetConfig, argv: list[str]) -> int:
         check_run_path(path, overwrite=config.overwrite, resume=config.resume)
     if config.deterministic:
         enable_deterministic_ops()
+    if len(gpu_ids(config.device)) > 1 and config.hessian_every > 0:
+        raise UsageError("--hessian_every runs on one device; pass one -d GPU (or analyse the run afterwards "
+                         "with experiment.py hessian)")
     strategy = distribute.strategy_for_gpu_ids(gpu_ids(config.device))
     data = load_data(config)
     run_dir, start_epoch = (None, 0) if config.debug else open_run(path, config, argv)

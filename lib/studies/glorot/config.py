@@ -15,6 +15,7 @@ from lib.datasets import DATASETS
 from lib.datasets.splits import StreamSplit
 from lib.environment import active_backend
 from lib.errors import UsageError
+from lib.hessian.options import HessianOptions
 from lib.initializers import INITIALIZERS
 from lib.initializers.beyond_sigprop import CONV_ONLY
 from lib.initializers.torch_default import BIAS_ONLY
@@ -39,7 +40,7 @@ NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"
 
 
 @dataclasses.dataclass(frozen=True)
-class GlorotConfig(RunOptions):
+class GlorotConfig(RunOptions, HessianOptions):
     study: ClassVar[str] = "glorot"
 
     activation: str = option("tanh", "hidden-layer nonlinearity", choices=ACTIVATIONS)

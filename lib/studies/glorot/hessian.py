@@ -2,7 +2,7 @@
 with the weights of its checkpoint or of its initialization, and the categorical cross-entropy it
 trains with (on the softmax outputs, as the paper)."""
 
-from lib.hessian.subject import HessianSubject, first_examples, restore_weights
+from lib.hessian.subject import HessianSubject, compiled_loss, first_examples, restore_weights
 from lib.studies.glorot.config import GlorotConfig, resolve
 
 
@@ -16,4 +16,4 @@ def hessian_subject(run_path: str, config: GlorotConfig, *, epoch: int | None, s
     model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
     epoch = restore_weights(run_path, model, epoch)
     data = first_examples(getattr(splits, split), count, splits.num_classes).flat()
-    return HessianSubject(model, keras.losses.CategoricalCrossentropy(), data, epoch)
+    return HessianSubject(model, compiled_loss(model), data, epoch)

@@ -53,6 +53,12 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
     callbacks = list(extra_callbacks)
     if run_dir is not None and config.record_every > 0:
         callbacks.append(recorder(config, splits, run_dir.path, start_epoch=start_epoch))
+    if run_dir is not None and config.hessian_every > 0:
+        from lib.hessian.monitor import hessian_monitor
+        from lib.hessian.subject import compiled_loss
+
+        callbacks.append(hessian_monitor(config, compiled_loss(model), splits.test.flat(), run_dir, to_json(config),
+                                         start_epoch))
     inputs = fit_inputs(splits.train, batch_size=config.batch_size, steps_per_epoch=config.steps_per_epoch,
                         num_classes=splits.num_classes, flat=True, seed=config.seed)
     results = train_and_evaluate(model, inputs, validation=splits.validation.flat(), test=splits.test.flat(),
@@ -84,6 +90,9 @@ def run(config: GlorotConfig, argv: list[str]) -> int:
     path = run_path(config)
     if config.num_gpus > 1 and config.steps_per_execution > 1:
         raise UsageError("--steps_per_execution > 1 does not work under MirroredStrategy (Keras 3.15); drop it with --num_gpus > 1")
+    if config.num_gpus > 1 and config.hessian_every > 0:
+        raise UsageError("--hessian_every runs on one device; drop it with --num_gpus > 1 (or analyse the run "
+                         "afterwards with experiment.py hessian)")
     if config.debug and config.resume:
         raise UsageError("--debug runs save nothing, so there is nothing to --resume")
     if not config.debug:
