@@ -52,15 +52,22 @@ def write_report_files(out: str, figures: dict, summary_name: str, summary, capt
     """Save `figures` ({file name: Figure}) and `summary` (a DataFrame, as CSV) into `out`; print
     the summary after `caption`; returns the paths written."""
     os.makedirs(out, exist_ok=True)
+    written = write_figures(out, figures, progress)
+    path = os.path.join(out, summary_name)
+    summary.to_csv(path, index=False)
+    written.append(path)
+    progress(f"wrote {path}\n\n{caption}")
+    return written
+
+
+def write_figures(out: str, figures: dict, progress) -> list[str]:
+    """Save `figures` ({file name: Figure}) into `out` (created if needed); returns the paths written."""
     written = []
     for name, figure in figures.items():
+        os.makedirs(out, exist_ok=True)
         path = os.path.join(out, name)
         FigureCanvasAgg(figure)
         figure.savefig(path, dpi=DPI)
         written.append(path)
         progress(f"wrote {path}")
-    path = os.path.join(out, summary_name)
-    summary.to_csv(path, index=False)
-    written.append(path)
-    progress(f"wrote {path}\n\n{caption}")
     return written

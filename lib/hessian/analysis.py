@@ -43,8 +43,9 @@ class Spectrum:
 
     name: str
     size: int
-    eigenvalues: np.ndarray  # (top_k,) by power iteration with deflation
+    eigenvalues: np.ndarray  # (top_k,) Rayleigh-Ritz values of power iteration's vectors (lib.hessian.spectrum)
     iterations: np.ndarray  # (top_k,) power iterations each took
+    power_eigenvalues: np.ndarray  # (top_k,) the values power iteration itself ended with (PyHessian's)
     trace_samples: np.ndarray  # v^T H v of the Rademacher probes (mean: the trace)
     ritz_values: np.ndarray  # (probes, steps) SLQ nodes
     ritz_weights: np.ndarray  # (probes, steps) SLQ weights
@@ -120,7 +121,7 @@ def _spectrum(name: str, hvp: Callable, size: int, settings: HessianSettings, pr
         report(f"eigh of the {size} x {size} matrix")
         exact_eigenvalues = np.linalg.eigvalsh(exact)
         seconds["exact"] = time.perf_counter() - started
-    return Spectrum(name, size, top.values, np.asarray(top.iterations), trace,
+    return Spectrum(name, size, top.values, np.asarray(top.iterations), top.power_values, trace,
                     np.stack([nodes for nodes, _ in probes]), np.stack([weights for _, weights in probes]),
                     eigenvectors=top.vectors if settings.save_eigenvectors else None,
                     exact_eigenvalues=exact_eigenvalues, seconds=seconds)

@@ -2,7 +2,7 @@
 
 <label>.h5: attributes `settings` (JSON: lib.hessian.analysis.HessianSettings), `epoch`, `split`,
 `examples`, `parameters`, `backend`, `layers` (JSON list, with --per_layer); one group per Spectrum,
-`all` and `layers/<layer path>`, holding `eigenvalues`, `iterations`, `trace_samples`,
+`all` and `layers/<layer path>`, holding `eigenvalues`, `iterations`, `power_eigenvalues`, `trace_samples`,
 `ritz_values`, `ritz_weights` (probes x steps), optionally `eigenvectors` (top_k x size) and
 `exact_eigenvalues`, with attributes `size` and `seconds` (JSON). Written under a temporary name
 and renamed: an interrupted analysis leaves no file.
@@ -25,7 +25,7 @@ from lib.storage import atomic
 
 FOLDER = "hessian"
 SUMMARY = "summary.csv"
-ARRAYS = ("eigenvalues", "iterations", "trace_samples", "ritz_values", "ritz_weights")
+ARRAYS = ("eigenvalues", "iterations", "power_eigenvalues", "trace_samples", "ritz_values", "ritz_weights")
 OPTIONAL_ARRAYS = ("eigenvectors", "exact_eigenvalues")
 SUMMARY_COLUMNS = ("label", "epoch", "split", "examples", "parameters", "top_eigenvalue", "top_eigenvalues",
                    "trace", "trace_standard_error", "trace_samples", "exact_top_eigenvalue", "exact_trace", "seconds")

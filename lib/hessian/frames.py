@@ -47,3 +47,23 @@ def block_frame(record) -> pd.DataFrame:
     """Columns block, size, top_eigenvalue, trace, trace_standard_error: one row per block of one record."""
     return pd.DataFrame([{"block": s.name, "size": s.size, "top_eigenvalue": float(s.eigenvalues[0]), "trace": s.trace,
                           "trace_standard_error": s.trace_standard_error} for s in record.spectra])
+
+
+def sharpness_frame(run_paths: list[str], names: list[str]) -> pd.DataFrame:
+    """Columns run, epoch, top_eigenvalue, trace, trace_standard_error: the hessian_history.h5 rows
+    (--hessian_every) of the runs that have one."""
+    import os
+
+    from lib.hessian.monitor import HISTORY_FILE
+    from lib.storage.epoch_table import read_epoch_table
+
+    frames = []
+    for name, path in zip(names, run_paths, strict=True):
+        if os.path.isfile(os.path.join(path, HISTORY_FILE)):
+            table = read_epoch_table(os.path.join(path, HISTORY_FILE))
+            frames.append(pd.DataFrame({"run": name, **{key: table[key] for key in SHARPNESS_COLUMNS}}))
+    columns = ["run", *SHARPNESS_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+SHARPNESS_COLUMNS = ("epoch", "top_eigenvalue", "trace", "trace_standard_error")

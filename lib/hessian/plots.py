@@ -56,3 +56,15 @@ def plot_blocks(df, ax) -> None:
     ax.set_xticks(positions, layers["block"], rotation=60, ha="right", fontsize="x-small")
     ax.set_title("per-layer diagonal blocks")
     ax.legend(fontsize="small")
+
+
+def plot_sharpness(df, ax, column: str = "top_eigenvalue") -> None:
+    """`column` (top_eigenvalue or trace) of --hessian_every's rows against the epoch, one line per run."""
+    for index, (run, rows) in enumerate(df.groupby("run", sort=False)):
+        error = rows["trace_standard_error"] if column == "trace" else None
+        ax.errorbar(rows["epoch"], rows[column], yerr=error, color=run_color(index), marker="o", label=run)
+    ax.set_xlabel("epoch (0 = initialization)")
+    ax.set_ylabel({"top_eigenvalue": "top Hessian eigenvalue", "trace": "Hessian trace"}[column])
+    ax.set_title({"top_eigenvalue": "sharpness over training", "trace": "trace over training (+- standard error)"}[column])
+    if df["run"].nunique() > 1:
+        ax.legend(fontsize="small")

@@ -2,9 +2,16 @@
 
 PyHessian's algorithms and defaults (reference/diversity.md §3.2), with its bugs fixed (§3.4):
 - top_eigenvalues: power iteration with deflation (Gram-Schmidt against the eigenvectors found),
-  max_iterations 100, relative tolerance 1e-3; eigenvalues of largest magnitude;
+  max_iterations 100, relative tolerance 1e-3; eigenvalues of largest magnitude. initlab then
+  takes the Rayleigh-Ritz values of the k vectors V found and their products HV: at
+  PyHessian's tolerance the power values of close eigenvalues are off by percents (the vectors
+  of a close pair are mixed); the Ritz values in span{V, HV} (2k more products) agree with the
+  exact ones to 1e-3 (tests/hessian/test_exact.py); the power values are kept as `power_values`;
 - hutchinson_trace: mean of v^T H v over Rademacher v, stopping when the running mean changes by less
-  than the tolerance relative to its magnitude (PyPI 0.1 divided by the signed trace);
+  than the tolerance relative to its magnitude (PyPI 0.1 divided by the signed trace), but not
+  before `min_samples` (20) probes: PyHessian's rule alone can stop after 3, where the mean is off by
+  more than three of its standard errors 4.5% of the time (nominal: 0.3%), 1% from 20 probes on
+  (measured on a 1,234 x 1,234 spectrum of a network's shape, 300 seeds);
 - lanczos: `steps` (100) Lanczos steps from a normalized Rademacher vector with full
   reorthogonalization, restarting from a Gaussian vector if a beta vanishes; the tridiagonal T is
   decomposed with the symmetric `eigh` (PyHessian's later fix squares complex eigenvector entries):
@@ -26,9 +33,10 @@ NORM_EPSILON = 1e-6  # in the stopping rules' denominators, as PyHessian's
 
 @dataclass(frozen=True)
 class Eigenpairs:
-    values: np.ndarray  # (k,) largest in magnitude first found
-    vectors: np.ndarray  # (k, P)
-    iterations: list
+    values: np.ndarray  # (k,) Rayleigh-Ritz values of the power-iteration vectors, largest magnitude first
+    vectors: np.ndarray  # (k, P) their Ritz vectors
+    iterations: list  # power iterations of each
+    power_values: np.ndarray  # (k,) the values power iteration ended with (PyHessian's result), in finding order
 
 
 def _normalized(v: np.ndarray) -> np.ndarray:
@@ -62,13 +70,37 @@ def top_eigenvalues(hvp: Callable, size: int, *, k: int = 1, max_iterations: int
                 break
             value = estimate
         values.append(value)
-        vectors.append(v)
+        vectors.append(_orthonormalized(v, vectors))
         iterations.append(iteration)
-    return Eigenpairs(np.array(values), np.array(vectors), iterations)
+    ritz_values, ritz_vectors = rayleigh_ritz(hvp, np.array(vectors))
+    return Eigenpairs(ritz_values, ritz_vectors, iterations, np.array(values))
+
+
+def rayleigh_ritz(hvp: Callable, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The k eigenpairs of largest magnitude of H restricted to span{V, HV} for the k orthonormal rows V
+    of `vectors` (2k products): a block Krylov step, which separates what power iteration left mixed
+    within V and corrects V's last vector, whose mixing partner lies outside V."""
+    products = [hvp(row) for row in vectors]
+    basis = list(vectors)
+    for product in products:
+        residual = product
+        for _ in range(2):  # twice: a small residual of one pass is not yet orthogonal to the basis
+            residual = residual - np.array(basis).T @ (np.array(basis) @ residual)
+        if np.linalg.norm(residual) > 1e-8 * np.linalg.norm(product):  # else inside the span already
+            basis.append(residual / np.linalg.norm(residual))
+    products += [hvp(row) for row in basis[len(vectors):]]
+    basis, products = np.array(basis), np.array(products)
+    projected = basis @ products.T
+    values, coefficients = np.linalg.eigh((projected + projected.T) / 2)
+    order = np.argsort(-np.abs(values))[:len(vectors)]
+    return values[order], coefficients[:, order].T @ basis
+
+
+MIN_TRACE_SAMPLES = 20
 
 
 def hutchinson_trace(hvp: Callable, size: int, *, max_iterations: int = 100, tolerance: float = 1e-3, seed: int = 0,
-                     progress: Callable = lambda line: None) -> np.ndarray:
+                     min_samples: int = MIN_TRACE_SAMPLES, progress: Callable = lambda line: None) -> np.ndarray:
     """The samples v^T H v (their mean estimates tr H; their standard error its uncertainty)."""
     rng = np.random.default_rng(seed)
     samples = []
@@ -78,7 +110,7 @@ def hutchinson_trace(hvp: Callable, size: int, *, max_iterations: int = 100, tol
         samples.append(float(np.dot(hvp(v), v)))
         previous, mean = mean, float(np.mean(samples))
         progress(f"trace, sample {iteration}: running mean {mean:.6g}")
-        if iteration > 1 and abs(mean - previous) / (abs(previous) + NORM_EPSILON) < tolerance:
+        if iteration >= max(2, min_samples) and abs(mean - previous) / (abs(previous) + NORM_EPSILON) < tolerance:
             break
     return np.array(samples)
 

@@ -21,7 +21,9 @@ from lib.storage.epoch_table import is_epoch_table, read_epoch_table
 from lib.storage.records import read_record, record_epochs
 from tests.helpers import REPO, SCRIPTS
 
-GLOROT = ["--units", "24", "--epochs", "4", "--steps_per_epoch", "25", "--probe_size", "40", "--seed", "7"]
+# --hessian_every 2: hessian_history.h5 has rows every second epoch, cut back to the checkpoint like the others
+GLOROT = ["--units", "24", "--epochs", "4", "--steps_per_epoch", "25", "--probe_size", "40", "--seed", "7",
+          "--hessian_every", "2", "--hessian_examples", "50"]
 # A ConstNet with dropout: the resumed run must also continue the dropout masks' random stream.
 CONSTNET = ["constnet", "--layers", "7", "--widen-factor", "1", "--batchnorm", "--droprate", "0.1", "--dataset",
             "digits", "--epochs", "4", "--steps_per_epoch", "6", "--probe_size", "32", "--cudaNoise", "--seed", "3"]
@@ -54,7 +56,7 @@ def assert_same_run(resumed, uninterrupted, record_kinds):
     assert (epoch, variables.keys()) == final_variables(uninterrupted)[0:1] + (variables.keys(),)
     reference = final_variables(uninterrupted)[1]
     assert all(np.array_equal(variables[key], reference[key]) for key in reference)  # bitwise
-    for table in ("history.h5", "correlations.h5", "activations.h5"):  # glorot's activations.h5 is a record index
+    for table in ("history.h5", "correlations.h5", "activations.h5", "hessian_history.h5"):  # glorot's activations.h5 is a record index
         if (uninterrupted / table).exists() and is_epoch_table(str(uninterrupted / table)):
             ours, theirs = read_epoch_table(str(resumed / table)), read_epoch_table(str(uninterrupted / table))
             assert ours.keys() == theirs.keys()

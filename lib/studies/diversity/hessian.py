@@ -36,4 +36,11 @@ def hessian_subject(run_path: str, config: DiversityConfig, *, epoch: int | None
     if epoch is not None and epoch != config.epochs:
         raise UsageError(f"{run_path} keeps the network after its last epoch, {config.epochs}, not epoch {epoch} "
                          "(pass --epoch 0 for the initialization)")
-    return HessianSubject(keras.models.load_model(model_path), loss, data, config.epochs)
+    import models  # noqa: F401  (registers initlab's layers, e.g. PiecewiseLinearActivation, which model.keras names)
+    from lib.initializers import torch_linear  # noqa: F401  (and the initializers)
+
+    try:
+        model = keras.models.load_model(model_path)
+    except (OSError, ValueError, TypeError) as error:
+        raise UsageError(f"cannot load {model_path}: {str(error).splitlines()[0]}") from None
+    return HessianSubject(model, loss, data, config.epochs)
