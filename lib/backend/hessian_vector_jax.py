@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from lib.backend.hessian_vector import FlatParameters, weighted_mean
+from lib.backend.flat_parameters import FlatParameters, weighted_mean
 
 
 class JaxHessianVectorProduct:

@@ -4,7 +4,7 @@
 import numpy as np
 import tensorflow as tf
 
-from lib.backend.hessian_vector import FlatParameters, weighted_mean
+from lib.backend.flat_parameters import FlatParameters, weighted_mean
 
 
 class TensorFlowHessianVectorProduct:

@@ -11,17 +11,19 @@ import os
 import sys
 import time
 
-from lib.cli import COMMANDS
 from lib.config import OneLineParser, non_negative_int, positive_float, positive_int, run_name
 from lib.errors import UsageError
 from lib.hessian.analysis import EXACT_LIMIT, HessianSettings
 from lib.hessian.subject import SPLITS
 
 DEFAULTS = HessianSettings()
+DESCRIPTION = ("the loss Hessian of a run of any study, at its checkpoint or (--epoch 0) its initialization: top "
+               "eigenvalues, trace, spectral density (SLQ), optionally per layer and exact; written to "
+               "RUN_DIR/hessian/<label>.h5 with a density figure")
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog="experiment.py hessian", description=COMMANDS["hessian"])
+    p = OneLineParser(prog="experiment.py hessian", description=DESCRIPTION)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of any study, e.g. model_history/mnist1d/<name>")
     p.add_argument("--epoch", type=non_negative_int, help="weights of this epoch: 0 = the initialization rebuilt "
                                                           "from the run's seed (default: the run's checkpoint)")

@@ -70,3 +70,15 @@ def test_backends_agree_on_the_same_weights(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         results[backend] = np.load(path)
     assert np.max(np.abs(results["jax"] - results["tensorflow"])) <= 1e-5 * np.max(np.abs(results["tensorflow"]))
+
+
+def test_a_product_follows_the_models_current_weights():
+    """--hessian_every builds one product per run: after the weights change it must use the new ones."""
+    model, loss, x, y = small_model()
+    hvp = HessianVectorProduct(model, loss, [(x, y)])
+    v = np.random.default_rng(3).standard_normal(hvp.parameters.size)
+    before = hvp(v)
+    model.set_weights([1.5 * w for w in model.get_weights()])
+    after = hvp(v)
+    np.testing.assert_allclose(after, HessianVectorProduct(model, loss, [(x, y)])(v), rtol=1e-6, atol=1e-9)
+    assert np.max(np.abs(after - before)) > 1e-2 * np.max(np.abs(before))
