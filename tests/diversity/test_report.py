@@ -75,7 +75,9 @@ def write_validation_run(root, name, *, act_path, mode, accuracies, results=True
     if results:
         (path / "results.json").write_text(json.dumps({"mode": mode, "runs": len(accuracies), "test_acc": accuracies,
                                                         "test_acc_mean": float(np.mean(accuracies)),
-                                                        "test_acc_std": float(np.std(accuracies))}))
+                                                        # as validation writes it: null for one run
+                                                        "test_acc_std": float(np.std(accuracies, ddof=1))
+                                                        if len(accuracies) > 1 else None}))
     return str(path)
 
 
@@ -140,7 +142,15 @@ def test_comparison_holds_compare_arms_and_validation_runs(runs):
     # The validation run is grouped with the run that learned its act_path, as arm pure2.
     validation = table[table["run"] == "validation_pure2_activations_seed100"].iloc[0]
     assert (validation["group"], validation["arm"]) == ("meta_elu_n2_seed100", "pure2")
-    assert validation["test_acc_mean"] == pytest.approx(0.75) and validation["test_acc_std"] == pytest.approx(0.05)
+    assert validation["test_acc_mean"] == pytest.approx(0.75) and validation["test_acc_std"] == pytest.approx(np.std([0.7, 0.8], ddof=1))
+
+
+def test_a_finished_single_run_validation_has_no_standard_deviation(tmp_path):
+    path = write_validation_run(tmp_path, "validation_pure1_x_seed100", mode="1", act_path="learned/x.txt",
+                                accuracies=[0.6])
+    row = frames.comparison(frames.load_diversity_runs([path])).iloc[0]
+    assert (row["arm"], row["runs"], row["test_acc_mean"]) == ("pure1", 1, pytest.approx(0.6))
+    assert np.isnan(row["test_acc_std"])
 
 
 def test_unfinished_validation_run_is_summarised_from_its_last_epochs(tmp_path):

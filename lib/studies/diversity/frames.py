@@ -134,7 +134,9 @@ def _load_validation(path: str, label: str, config: dict) -> DiversityRun:
             with open(results_file) as f:
                 results = json.load(f)
             arms = pd.DataFrame([{"arm": arm, "runs": int(results["runs"]), "test_acc_mean": float(results["test_acc_mean"]),
-                                  "test_acc_std": float(results["test_acc_std"])}])
+                                  # one run has no standard deviation: results.json holds null
+                                  "test_acc_std": float("nan") if results["test_acc_std"] is None
+                                  else float(results["test_acc_std"])}])
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise UsageError(f"cannot read {results_file}: {error!r} (expected runs, test_acc_mean, test_acc_std)") from None
     elif os.path.isfile(runs_file):
