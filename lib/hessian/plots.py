@@ -41,7 +41,7 @@ def plot_top_eigenvalues(df, ax, block: str = "all") -> None:
     ax.set_xlabel("rank (1 = largest magnitude)")
     ax.set_ylabel("eigenvalue")
     ax.set_xticks(sorted(rows["rank"].unique()))
-    ax.set_title("top eigenvalues (power iteration)")
+    ax.set_title("top eigenvalues (power iteration, Rayleigh-Ritz)")
     ax.legend(fontsize="small")
 
 
