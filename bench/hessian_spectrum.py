@@ -34,7 +34,9 @@ single products ("H v ms").
 Goal: initlab on JAX faster than the PyTorch form on both models, in both measurements (torch/jax > 1).
 
 On a shared machine pass --threads 1 (every side pinned to one core): with more threads than free
-cores PyTorch's OpenMP pool slows down badly, which would flatter initlab.
+cores PyTorch's OpenMP pool slows down badly (one WRN H v 0.3 s -> 1.7 s, measured on a 2-core CPU
+with other work running), and so does NumPy's BLAS in initlab's reorthogonalization (1.3 s -> 11 s per
+SLQ probe): the default-thread ratios then measure the contention, not the libraries.
 
 PyTorch is not one of initlab's requirements: the torch side runs under --torch_python (default: this
 interpreter if it imports torch, else /tmp/torchvenv/bin/python if present); without torch the Keras

@@ -47,8 +47,14 @@ def _normalized(v: np.ndarray) -> np.ndarray:
 
 
 def _orthonormalized(v: np.ndarray, basis) -> np.ndarray:
-    for b in basis:
-        v = v - np.dot(v, b) * b
+    """v without its components along the orthonormal `basis` vectors, normalized: classical Gram-Schmidt
+    as two matrix products, twice (one pass leaves rounding-size components when v is nearly in the
+    span; the per-vector loop of PyHessian costs a BLAS call per vector, 1.3 s per 100-step probe on
+    77k parameters)."""
+    if len(basis):
+        matrix = np.asarray(basis)
+        for _ in range(2):
+            v = v - matrix.T @ (matrix @ v)
     return _normalized(v)
 
 
@@ -120,7 +126,8 @@ def lanczos(hvp: Callable, size: int, *, steps: int = 100, seed: int = 0,
     """Ritz values and weights of one stochastic Lanczos quadrature probe (both (steps,))."""
     rng = np.random.default_rng(seed)
     steps = min(steps, size)
-    basis = [_normalized(rng.choice([-1.0, 1.0], size=size))]
+    basis = np.zeros((steps, size))  # the Lanczos vectors, one row each (one array: no copies per step)
+    basis[0] = _normalized(rng.choice([-1.0, 1.0], size=size))
     alphas, betas = [], []
     w = None
     for step in range(steps):
@@ -128,11 +135,11 @@ def lanczos(hvp: Callable, size: int, *, steps: int = 100, seed: int = 0,
             beta = float(np.linalg.norm(w))
             betas.append(beta)
             v = w / beta if beta > NORM_EPSILON else rng.standard_normal(size)
-            basis.append(_orthonormalized(v, basis))
-        product = hvp(basis[-1])
-        alpha = float(np.dot(product, basis[-1]))
+            basis[step] = _orthonormalized(v, basis[:step])
+        product = hvp(basis[step])
+        alpha = float(np.dot(product, basis[step]))
         alphas.append(alpha)
-        w = product - alpha * basis[-1] - (betas[-1] * basis[-2] if step > 0 else 0.0)
+        w = product - alpha * basis[step] - (betas[-1] * basis[step - 1] if step > 0 else 0.0)
         progress(f"lanczos step {step + 1}/{steps}: alpha {alpha:.6g}")
     tridiagonal = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
     nodes, eigenvectors = np.linalg.eigh(tridiagonal)
