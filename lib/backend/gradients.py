@@ -17,15 +17,6 @@ Since s_i of example n only affects C_n, dC_n/ds_i,n = N * dL/ds_i,n: one tape g
 
 def FeedforwardProbe(model):  # noqa: N802 (a factory standing in for the backend's class)
     """The probe of `model` for the running Keras backend; `capture(x, y)` gives a ProbeRecord."""
-    import keras
+    from lib.backend import implementation
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from lib.backend.gradients_tensorflow import TensorFlowFeedforwardProbe
-
-        return TensorFlowFeedforwardProbe(model)
-    if backend == "jax":
-        from lib.backend.gradients_jax import JaxFeedforwardProbe
-
-        return JaxFeedforwardProbe(model)
-    raise NotImplementedError(f"activation/gradient recording is implemented for tensorflow and jax, not {backend}")
+    return implementation("activation/gradient recordings", "lib.backend.gradients", "FeedforwardProbe")(model)

@@ -18,15 +18,6 @@ from lib.backend.flat_parameters import FlatParameters, weighted_mean  # noqa: F
 
 def HessianVectorProduct(model, loss, batches):  # noqa: N802 (a factory standing in for the backend's class)
     """`hvp(vector) -> H vector` (flat float64) for the running backend; `.parameters` is its FlatParameters."""
-    import keras
+    from lib.backend import implementation
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from lib.backend.hessian_vector_tensorflow import TensorFlowHessianVectorProduct
-
-        return TensorFlowHessianVectorProduct(model, loss, batches)
-    if backend == "jax":
-        from lib.backend.hessian_vector_jax import JaxHessianVectorProduct
-
-        return JaxHessianVectorProduct(model, loss, batches)
-    raise NotImplementedError(f"Hessian-vector products are implemented for tensorflow and jax, not {backend}")
+    return implementation("Hessian-vector products", "lib.backend.hessian_vector", "HessianVectorProduct")(model, loss, batches)

@@ -22,17 +22,8 @@ METHODS = ("unrolled", "first_order")
 
 def Metagradient(loss, update, method: str = "unrolled"):  # noqa: N802 (a factory standing in for the backend's class)
     """`metagradient(outer, inner, state, batches, final_batch=None) -> MetaStep` for the running backend."""
-    import keras
+    from lib.backend import implementation
 
     if method not in METHODS:
         raise ValueError(f"unknown metagradient method '{method}' (valid: {', '.join(METHODS)})")
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from lib.backend.metagradient_tensorflow import TensorFlowMetagradient
-
-        return TensorFlowMetagradient(loss, update, method)
-    if backend == "jax":
-        from lib.backend.metagradient_jax import JaxMetagradient
-
-        return JaxMetagradient(loss, update, method)
-    raise NotImplementedError(f"metagradients are implemented for tensorflow and jax, not {backend}")
+    return implementation("metagradients", "lib.backend.metagradient", "Metagradient")(loss, update, method)
