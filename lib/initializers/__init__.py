@@ -30,4 +30,4 @@ def make(name: str, run_seed: int, layer_index: int):
 
 
 # Registered in this order (the order --help lists them): the paper's first.
-from lib.initializers import glorot, keras_builtins, beyond_sigprop, torch_default  # noqa: E402,F401,I001
+from lib.initializers import glorot, keras_builtins, beyond_sigprop, torch_default, weight_norm  # noqa: E402,F401,I001
