@@ -9,6 +9,7 @@ import sys
 
 import keras
 
+from callbacks.best_weights import BestValidationWeights
 from callbacks.divergence_guard import DivergenceGuard, UpdateDivergenceGuard
 from callbacks.epoch_checkpoint import EpochCheckpoint
 from callbacks.epoch_history import EpochHistory
@@ -24,6 +25,7 @@ from lib.storage.epoch_table import read_epoch_table
 from lib.storage.tensorboard_scalars import TensorBoardScalars
 
 EVALUATION_BATCH_SIZE = 500  # evaluation only: a larger batch gives the same mean, faster
+BEST_WEIGHTS = "checkpoints/best_validation.weights.h5"  # test_on_best's model
 
 
 def progress_verbosity() -> int:
@@ -33,7 +35,7 @@ def progress_verbosity() -> int:
 
 def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, test: Split | None,
                        run: RunDirectory | None, config_json: str, epochs: int, start_epoch: int = 0,
-                       validation_is_test: bool = False, check_every_update: bool = True,
+                       validation_is_test: bool = False, check_every_update: bool = True, test_on_best: bool = False,
                        callbacks: list | None = None, verbose: int | None = None) -> dict:
     """Fit on `inputs` (from lib.datasets.pipeline.fit_inputs), then return the results dict (also written to the run).
 
@@ -48,18 +50,27 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     Glorot Figs. 11-12. Studies that
     validate on the test set itself, as the ConstNet code does, pass it as `validation` with
     `validation_is_test`: results then name it `test`.
+
+    With `test_on_best` (the weight-norm code's protocol) the test set is evaluated once, at the end,
+    on the weights of the best validation epoch (BEST_WEIGHTS in the run; without a run directory,
+    the final weights), and a run that diverges gets that evaluation too, in results.json with
+    `diverged` true, before RunDiverged is raised.
     """
     steps = inputs["steps_per_epoch"]
     guard = (UpdateDivergenceGuard if check_every_update else DivergenceGuard)(steps)
     interruption = Interruption()
     callbacks = [StopOnInterruption(interruption), guard, *(callbacks or [])]
-    checkpoint = None
+    checkpoint = best = None
     if run is not None:
-        if test is not None:
+        if test is not None and not test_on_best:
             callbacks.insert(2, EpochTestEvaluation(test.x, test.y))
         resume = start_epoch > 0
         callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
                                                    resume=resume), TensorBoardScalars(run.file("tb"))))
+        if test_on_best:
+            best = BestValidationWeights(run.file(BEST_WEIGHTS), skip=lambda: guard.reason is not None,
+                                         **_best_so_far(run) if resume else {})
+            callbacks.append(best)
         checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
         callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
         if resume:
@@ -76,11 +87,17 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
                                 validation_data=(validation.x, validation.y),
                                 validation_batch_size=EVALUATION_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
             if guard.reason is not None:
+                if test_on_best and run is not None:
+                    run.write_json("results.json", {**_best_results(run, model, test, best, epochs), "diverged": True,
+                                                    "epochs_completed": completed_epochs()})
                 raise RunDiverged(f"diverged: {guard.reason}")
             if interruption.requested and start_epoch + len(history.epoch) < epochs:
                 raise interruption.error()  # the signal came while fit was starting
-            scores = None if test is None else model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE,
-                                                              return_dict=True, verbose=0)
+            if test_on_best and run is not None:
+                best_results = _best_results(run, model, test, best, epochs)
+                scores = None
+            else:
+                scores = None if test is None else _evaluate(model, test)
     except BaseException as error:
         _close(callbacks)
         if run is not None:
@@ -92,11 +109,38 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
                f"best_{label}_acc": _best(run, history.history["val_acc"]),
                f"final_{label}_loss": float(history.history["val_loss"][-1])}
     if scores is not None:
-        results.update(test_loss=float(scores["loss"]), test_acc=float(scores["acc"]),
-                       test_error_percent=100.0 * (1.0 - float(scores["acc"])))
+        results.update(_test_results(scores))
+    if test_on_best and run is not None:
+        results.update(best_results, diverged=False, epochs_completed=epochs)
     if run is not None:
         run.write_json("results.json", results)
         run.set_status("done", last_epoch=epochs)
+    return results
+
+
+def _evaluate(model: keras.Model, test: Split) -> dict:
+    return model.evaluate(test.x, test.y, batch_size=EVALUATION_BATCH_SIZE, return_dict=True, verbose=0)
+
+
+def _test_results(scores: dict) -> dict:
+    return {"test_loss": float(scores["loss"]), "test_acc": float(scores["acc"]),
+            "test_error_percent": 100.0 * (1.0 - float(scores["acc"]))}
+
+
+def _best_so_far(run: RunDirectory) -> dict:
+    """BestValidationWeights' state for a resumed run: the best validation accuracy of its earlier epochs."""
+    val_acc = read_epoch_table(run.file("history.h5"))["val_acc"]
+    return {"best": float(max(val_acc)), "best_epoch": int(val_acc.argmax()) + 1} if len(val_acc) else {}
+
+
+def _best_results(run: RunDirectory, model: keras.Model, test: Split, best: BestValidationWeights, epochs: int) -> dict:
+    """The test scores of the best validation epoch's weights (nulls when no epoch was kept), loaded into
+    `model`, whose own weights are no longer needed: the run checkpoint holds them."""
+    results = {"epochs": epochs, "best_epoch": best.best_epoch, "best_val_acc": None if best.best_epoch is None
+               else best.best, "test_loss": None, "test_acc": None, "test_error_percent": None}
+    if best.best_epoch is not None:
+        model.load_weights(run.file(BEST_WEIGHTS))
+        results.update(_test_results(_evaluate(model, test)))
     return results
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from lib.cli import main
+from lib.optimizers.pytorch_sgd import PyTorchSGD
 from lib.runs.checkpoint import load_checkpoint, save_checkpoint
 from lib.studies.constnet.config import ConstnetConfig, resolve
-from lib.studies.constnet.optimizer import PyTorchSGD
 from lib.studies.constnet.run import build_model, load_data
 from lib.studies.constnet.schedules import EpochStepDrops, rate_at_epoch
 from tests.core.test_datasets import write_cifar, write_cifar100

@@ -30,6 +30,12 @@ CONSTNET = ["constnet", "--layers", "7", "--widen-factor", "1", "--batchnorm", "
 # Metalearning: 4 outer steps of 8 inner steps; every outer step draws its classifier, data order and noise.
 DIVERSITY = ["diversity", "--n_activations", "2", "--inner_hidden_size", "12", "--outer_hidden_size", "6",
              "--inner_batch_size", "500", "--epochs", "1", "--steps", "4", "--checkpoint_every", "1", "--seed", "5"]
+# A WN ResNet with BatchNorm, data-dependent init, gradient accumulation, momentum, a warmup and a drop:
+# the resumed run must continue the schedule's counter, the accumulator and the best-validation weights.
+WEIGHTNORM = ["weightnorm", "--dataset", "digits", "--nn", "resnet", "--hidden_size", "4", "--num_blocks", "1",
+              "--batch_norm", "--weight_norm", "--init", "he_datadep", "--batch_size", "256", "--mini_batch_size", "128",
+              "--momentum", "0.9", "--lr", "0.05", "--warmup_epochs", "1", "--lr_annealing_type", "2",
+              "--num_epochs", "4", "--seed", "6"]
 
 
 def run(argv, output_dir=None, kill_at="", timeout=600):
@@ -72,6 +78,8 @@ def assert_same_run(resumed, uninterrupted, record_kinds):
     assert not [name for _, _, names in os.walk(resumed) for name in names if name.endswith(".partial")]
     status = json.loads((resumed / "status.json").read_text())
     assert (status["state"], status["last_epoch"]) == ("done", 4)
+    if (uninterrupted / "results.json").exists():  # the final evaluation too (weightnorm's: the best epoch's weights)
+        assert json.loads((resumed / "results.json").read_text()) == json.loads((uninterrupted / "results.json").read_text())
 
 
 @pytest.mark.parametrize("study, argv, kills, record_kinds", [
@@ -85,6 +93,9 @@ def assert_same_run(resumed, uninterrupted, record_kinds):
     ("diversity", DIVERSITY,
      # mid-write of the step-2 history row, of the step-3 checkpoint (activation networks, then momentum)
      ["history.h5.partial@9", "checkpoints/epoch3.h5.partial@5"], ()),
+    ("weightnorm", WEIGHTNORM,
+     # mid-write of the first best-validation weights (epoch 1), of the epoch-3 checkpoint
+     ["checkpoints/best_validation.partial.weights.h5@4", "checkpoints/epoch3.h5.partial@6"], ()),
 ])
 def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path, study, argv, kills, record_kinds):
     whole = run(argv, tmp_path / "whole")

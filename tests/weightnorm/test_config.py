@@ -54,9 +54,12 @@ def parse(argv) -> WeightnormConfig:
     return resolve(unresolved(argv))
 
 
+INITLAB_FLAGS = {"debug"}  # every study's smoke-test flag (docs/adding_a_study.md), not one of train.py's
+
+
 def study_fields() -> set[str]:
     shared = {f.name for f in dataclasses.fields(RunOptions)}
-    return {f.name for f in dataclasses.fields(WeightnormConfig)} - shared
+    return {f.name for f in dataclasses.fields(WeightnormConfig)} - shared - INITLAB_FLAGS
 
 
 def test_every_train_py_flag_is_there_with_the_reference_default():

@@ -5,7 +5,7 @@ BeyondSigProp's train.py.
 config.py        the flags (ConstnetConfig) and their resolution   run.py   build, train, evaluate
 correlations.py  mean pair correlations of weight rows and channels (keras.ops, on the device)
 meter.py         one correlations.h5 row per epoch     writers.py  correlations.h5 and TensorBoard
-schedules.py     the epoch-step learning-rate drops    optimizer.py  SGD in PyTorch's momentum form
+schedules.py     the epoch-step learning-rate drops (SGD in PyTorch's form: lib/optimizers/pytorch_sgd.py)
 sweep.py         the LeakyNet `sweep` command
 frames.py / plots.py / report.py                       `analyze`: correlation curves
 """

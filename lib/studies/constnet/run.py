@@ -63,7 +63,7 @@ def build_model(config: ConstnetConfig, input_shape, num_classes: int, steps: in
     """The network, compiled as the original: PyTorch's SGD with momentum, the epoch-step schedule, cross-entropy on logits."""
     import keras
 
-    from lib.studies.constnet.optimizer import PyTorchSGD
+    from lib.optimizers.pytorch_sgd import PyTorchSGD
     from lib.studies.constnet.schedules import EpochStepDrops
     from models import MODELS
 

@@ -48,6 +48,7 @@ INIT_ALIASES = {
 }
 WEIGHT_NORM_INIT_SUFFIXES = ("_proposed", "_datadep")  # their g is set by the init: no g without WN
 HANIN = "hanin"  # §A5's "stage-wise Hanin" baseline: the second conv's γ becomes (0.9^b)² instead of 1/B
+DEBUG_EPOCHS, DEBUG_EXAMPLES = 2, 512  # --debug: a smoke test of the whole run on a few batches
 LR_ANNEALING_TYPES = (0, 1, 2, 3, 4, 5)  # §A1's schedules; lib/studies/weightnorm/schedules.py implements each
 
 
@@ -97,7 +98,8 @@ class WeightnormConfig(RunOptions):
                                           "block with gamma (0.9^b)^2 instead of 1/B (ResNet/WRN, *_proposed)",
                                           choices=(HANIN,))
     weight_norm: bool = option(False, "weight-normalize the hidden conv / dense layers (never the classifier)")
-    batch_norm: bool = option(False, "BatchNorm in the residual blocks and after the stem (ResNet/WRN only)")
+    batch_norm: bool = option(False, "BatchNorm in the residual blocks (ResNet/WRN only; the ResNet also after "
+                             "the stem and before the pooling)")
     seed: int = option(1, "seed of the weights, data split and order, and augmentation", parse=non_negative_int)
     num_epochs: int = option(200, "training epochs", parse=positive_int)
     optimizer: str = option("sgd", "optimizer (the original has only SGD)", choices=("sgd",))
@@ -127,7 +129,10 @@ class WeightnormConfig(RunOptions):
     tb: bool = option(False, "accepted for the original's command lines: initlab always writes TensorBoard scalars")
     cudnn_deterministic: bool = option(False, "deterministic GPU ops (the original's cuDNN switch)")
     log_every_iter: bool = option(False, "log the running training loss after every update")
-    hessian: bool = option(False, "estimate the Hessian's spectral norm at initialization, then exit")
+    hessian: bool = option(False, "estimate the Hessian's spectral norm at initialization (power iteration, 40 "
+                           "iterations, the first 10%% of the training batches), write it to the run and exit")
+    debug: bool = option(False, f"{DEBUG_EPOCHS} epochs on the first {DEBUG_EXAMPLES} training and validation "
+                         "examples; nothing saved")
 
 
 def resolve(config: WeightnormConfig) -> WeightnormConfig:
@@ -146,6 +151,10 @@ def resolve(config: WeightnormConfig) -> WeightnormConfig:
         if not config.init.endswith("_proposed"):
             raise UsageError("--init_extra_param hanin changes the proposed init's gamma: use --init he_proposed "
                              "or orthogonal_proposed")
+    if config.debug and (config.resume or config.overwrite):
+        raise UsageError("--debug runs save nothing, so there is nothing to --resume or --overwrite")
+    if config.hessian and config.resume:
+        raise UsageError("--hessian measures the initialization and trains nothing: there is nothing to --resume")
     if config.dataset in VECTOR_DATASETS and config.nn != "mlp":
         raise UsageError(f"--dataset {config.dataset} has 1-D examples, which only --nn mlp takes")
     mini_batch_size = config.mini_batch_size or config.batch_size
@@ -167,10 +176,11 @@ def network_shape(config: WeightnormConfig) -> str:
 
 def default_run_name(config: WeightnormConfig) -> str:
     """What tells runs of one sweep apart: network, init, WN/BN, seed. No timestamp (the original's
-    default name has one), so that running the same command again resumes or refuses, not forks."""
+    default name has one), so that running the same command again resumes or refuses, not forks.
+    A --hessian measurement is a run directory of its own, beside the training run of its flags."""
     parts = [network_shape(config), config.init]
     parts += [HANIN] * (config.init_extra_param == HANIN) + ["wn"] * config.weight_norm + ["bn"] * config.batch_norm
-    return "-".join([*parts, f"seed{config.seed}"])
+    return "-".join([*parts, f"seed{config.seed}", *["hessian"] * config.hessian])
 
 
 def run_path(config: WeightnormConfig) -> str:

@@ -1,4 +1,4 @@
-"""SGD with momentum in PyTorch's form, as the ConstNet code trains (reference/constnet.md §1: torch.optim.SGD).
+"""SGD with momentum in PyTorch's form, as the ConstNet and weight-norm codes train (torch.optim.SGD).
 
 PyTorch keeps the rate outside the velocity: v ← μ·v + g, w ← w − lr·v (Nesterov: w ← w − lr·(g + μ·v)).
 Keras' SGD keeps it inside: v ← μ·v − lr·g, w ← w + v. The two agree while the rate is constant,

@@ -1,0 +1,1 @@
+"""Optimizers that more than one study trains with (pytorch_sgd: torch.optim.SGD's momentum form)."""
