@@ -2,7 +2,7 @@
 
 Reads only the flags that change how the backend starts: `--backend` (sets KERAS_BACKEND),
 `--num_gpus 0` (hides GPUs), the diversity study's `--use_gpu` / `--gpu_no` (CPU by default, as
-DiversityNN), and on JAX `--cudaNoise` / `--deterministic` (XLA's
+DiversityNN), and on JAX `--cudaNoise` / `--deterministic` / `--cudnn_deterministic` (XLA's
 deterministic-ops flag, read when JAX starts its GPU client). `experiment.py resume RUN_DIR`
 and `experiment.py hessian RUN_DIR` take them from the run's config.json. Quiets TensorFlow's C++ start-up chatter unless the
 user asked for it.
@@ -14,7 +14,7 @@ import os
 from lib.errors import UsageError
 
 BACKENDS = ("tensorflow", "jax")
-DETERMINISTIC_FLAGS = ("--cudaNoise", "--deterministic")
+DETERMINISTIC_FLAGS = ("--cudaNoise", "--deterministic", "--cudnn_deterministic")  # constnet, diversity, weightnorm
 XLA_DETERMINISTIC = "--xla_gpu_deterministic_ops=true"
 
 
@@ -31,7 +31,8 @@ def prepare(argv: list[str]) -> None:
         hide_gpus()
     if argv[:1] == ["diversity"] or saved.get("study") == "diversity":
         _diversity_device(argv, saved)
-    deterministic = any(flag in argv for flag in DETERMINISTIC_FLAGS) or saved.get("deterministic")
+    deterministic = (any(flag in argv for flag in DETERMINISTIC_FLAGS) or saved.get("deterministic")
+                     or saved.get("cudnn_deterministic"))
     if deterministic and os.environ.get("KERAS_BACKEND") == "jax":
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_DETERMINISTIC}".strip()
 

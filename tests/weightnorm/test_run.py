@@ -204,3 +204,28 @@ def test_an_existing_run_is_not_overwritten(mlp_run, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert (mlp_run / "results.json").read_text() == before
 
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_the_originals_preprocessing_on_files_in_the_real_format(tmp_path, monkeypatch, dataset):
+    """§A2: MNIST Normalize(0.5, 1.0), i.e. pixels in [0, 1] minus 0.5; CIFAR per channel with the
+    original's mean and std; train + validation = the whole training file, test its own."""
+    from tests.core.test_datasets import write_cifar, write_mnist
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    raw = (write_mnist if dataset == "mnist" else write_cifar)(tmp_path)
+    config = resolve(WeightnormConfig(dataset=dataset, nn="cnn", init="he", val_fraction=0.25, seed=5))
+    data = weightnorm_run.load_data(config)
+    x_train, x_test = (np.asarray(raw[key], dtype=np.float64) / 255 for key in ("x_train", "x_test"))
+    if dataset == "mnist":
+        expected_train, expected_test = x_train[..., None] - 0.5, x_test[..., None] - 0.5
+    else:
+        mean, std = np.array([0.4914, 0.4822, 0.4465]), np.array([0.2023, 0.1994, 0.2010])
+        expected_train, expected_test = (x_train - mean) / std, (x_test - mean) / std
+    assert len(data.train) + len(data.validation) == len(expected_train)
+    assert len(data.validation) == int(len(expected_train) * 0.25)
+    pooled = np.concatenate([data.train.x, data.validation.x]).reshape(len(expected_train), -1)
+    order = np.lexsort(pooled.T)
+    np.testing.assert_allclose(pooled[order], expected_train.reshape(len(expected_train), -1)[
+        np.lexsort(expected_train.reshape(len(expected_train), -1).T)], atol=1e-5)
+    np.testing.assert_allclose(data.test.x, expected_test, atol=1e-5)
