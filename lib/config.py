@@ -99,6 +99,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = parse_number(float, text, "a number >= 0")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got '{text}'")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """A probability or a momentum: [0, 1)."""
     value = parse_number(float, text, "a number in [0, 1)")

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from lib.config import (
     RunOptions,
+    non_negative_float,
     non_negative_int,
     option,
     parse_number,
@@ -52,13 +53,6 @@ def wrn_depth(text: str) -> int:
     value = parse_number(int, text, "an integer")
     if value < 7 or (value - 4) % 3:
         raise argparse.ArgumentTypeError(f"must be 3n + 4 with n >= 1 blocks per group (7, 10, 16, 28, ...), got '{text}'")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = parse_number(float, text, "a number >= 0")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got '{text}'")
     return value
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from lib.config import (
     RunOptions,
+    non_negative_float,
     non_negative_int,
     option,
     parse_number,
@@ -55,13 +56,6 @@ LR_ANNEALING_TYPES = (0, 1, 2, 3, 4, 5)  # §A1's schedules; lib/studies/weightn
 def init_name(text: str) -> str:
     """--init: a current name, or a pre-rename one mapped to it (argparse then checks the choices)."""
     return INIT_ALIASES.get(text, text)
-
-
-def non_negative_float(text: str) -> float:
-    value = parse_number(float, text, "a number >= 0")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got '{text}'")
-    return value
 
 
 def open_unit_interval(text: str) -> float:
