@@ -4,4 +4,4 @@ from lib.registry import Registry
 
 MODELS = Registry("model")
 
-from models import feedforward, leakynet, learned_activation, weightnorm_nets, wide_resnet  # noqa: E402,F401  (registers their entries)
+from models import abc_mlp, feedforward, leakynet, learned_activation, weightnorm_nets, wide_resnet  # noqa: E402,F401  (registers their entries)
