@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+VALIDATION_SPLIT_STREAM = 2  # seeds a validation split apart from the batch order (stream 0) and augmentation (1)
+
 
 @dataclass(frozen=True)
 class Split:
@@ -68,3 +70,13 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     train = np.asarray(train, dtype=np.float32)
     mean, std = float(train.mean()), float(train.std())
     return [(np.asarray(a, dtype=np.float32) - mean) / std for a in (train, *others)]
+
+
+def hold_out(examples: Split, count: int, seed: int) -> tuple[Split, Split]:
+    """(rest, held out): `count` examples drawn at random by `seed` (a torch random_split of a training
+    set into training and validation), each part in the examples' order."""
+    if not 0 < count < len(examples):
+        raise ValueError(f"cannot hold out {count} of {len(examples)} examples")
+    order = np.random.default_rng([seed, VALIDATION_SPLIT_STREAM]).permutation(len(examples))
+    take = lambda indices: Split(examples.x[indices], examples.y[indices])  # noqa: E731
+    return take(np.sort(order[count:])), take(np.sort(order[:count]))

@@ -88,4 +88,4 @@ def study_of_runs(run_paths: list[str]) -> Study:
     return study(next(iter(names.values())))
 
 
-from lib.studies import glorot, constnet, diversity, weightnorm  # noqa: E402,F401,I001  (register the studies, the default first)
+from lib.studies import glorot, constnet, diversity, weightnorm, abc  # noqa: E402,F401,I001  (register the studies, the default first)

@@ -178,7 +178,7 @@ BAD_FILES = {
     "missing optimizer name": (MINIMAL_YAML.replace("name: sgd, ", ""), "key 'optimizer.name' is missing"),
     "unknown activation": (MINIMAL_YAML + "activation: {name: swish}\n", "key 'activation.name'"),
     "unknown loss": (MINIMAL_YAML + "loss: {name: kl}\n", "key 'loss.name'"),
-    "unknown optimizer": (MINIMAL_YAML.replace("name: sgd", "name: adam"), "key 'optimizer.name'"),
+    "unknown optimizer": (MINIMAL_YAML.replace("name: sgd", "name: lbfgs"), "key 'optimizer.name'"),
     "unknown initializer": (MINIMAL_YAML + "initializer: {name: glorot_uniform}\n", "key 'initializer.name'"),
     "unknown scheduler": (MINIMAL_YAML + "scheduler: {name: step_lr}\n", "key 'scheduler.name'"),
     "unknown reduction": (MINIMAL_YAML + "loss: {name: cross_entropy, params: {reduction: none}}\n",

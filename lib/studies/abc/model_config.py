@@ -11,7 +11,9 @@ checked, and a bad file is one UsageError line naming the file and the key.
 The valid names are those of the original's registries (§B3) that an abc network trains with:
 - activations: all of them;
 - loss: cross_entropy only (kl, mse, logistic and exponential are not in initlab);
-- optimizer: sgd only (the c exponents are SGD learning-rate rules; adam and rmsprop are not taken);
+- optimizer: sgd, adam and rmsprop (§B3's registry, PyTorch's parameter names and defaults; adam's
+  beta1/beta2 as the original's yaml spells them). The m^{−c} scales multiply each variable's rate
+  (lib.optimizers.scaled_lr) whatever the optimizer; weight_decay must be 0 (not implemented);
 - initializer: "custom" only, the name the original's files give: the abc models draw their own
   Gaussians (§B1). `mean` is μ₀; `var` is recorded but, as in the original, σ² follows the activation
   (relu 2, gelu 4, elu and tanh 1, else 2): the original reads `var` only without an activation (§B1 quirk);
@@ -129,7 +131,13 @@ ACTIVATIONS = {"relu": {}, "elu": {"alpha": (number(), 1.0)}, "gelu": {}, "sigmo
                "leaky_relu": {"negative_slope": (number(), 0.01)}, "identity": {}}
 LOSSES = {"cross_entropy": {"reduction": (one_of("mean", "sum"), "mean")}}
 OPTIMIZERS = {"sgd": {"lr": (POSITIVE, REQUIRED), "momentum": (number(0, 1, high_open=True, text="a number in [0, 1)"), 0.0),
-                      "weight_decay": (NON_NEGATIVE, 0.0), "nesterov": (boolean, False)}}
+                      "weight_decay": (NON_NEGATIVE, 0.0), "nesterov": (boolean, False)},
+              "adam": {"lr": (POSITIVE, REQUIRED), "beta1": (number(0, 1, high_open=True, text="a number in [0, 1)"), 0.9),
+                       "beta2": (number(0, 1, high_open=True, text="a number in [0, 1)"), 0.999), "eps": (POSITIVE, 1e-8),
+                       "weight_decay": (NON_NEGATIVE, 0.0)},
+              "rmsprop": {"lr": (POSITIVE, REQUIRED), "alpha": (number(0, 1, high_open=True, text="a number in [0, 1)"), 0.99),
+                          "eps": (POSITIVE, 1e-8), "momentum": (number(0, 1, high_open=True, text="a number in [0, 1)"), 0.0),
+                          "centered": (boolean, False), "weight_decay": (NON_NEGATIVE, 0.0)}}
 INITIALIZERS = {"custom": {"mean": (number(), 0.0), "var": (POSITIVE, None)}}
 
 
@@ -235,7 +243,7 @@ class _Reader:
         named = {key: self.named(key, data.get(key)) for key in NAMED_SECTIONS if key != "scheduler"}
         scheduler = None if data.get("scheduler") is None else self.named("scheduler", data["scheduler"])
         optimizer = named["optimizer"]
-        if optimizer.params["nesterov"] and optimizer.params["momentum"] == 0:
+        if optimizer.params.get("nesterov") and optimizer.params["momentum"] == 0:
             self.fail("optimizer.params.nesterov", "needs optimizer.params.momentum > 0 (as torch.optim.SGD)")
         return ModelConfig(name=name, architecture=self.fields("architecture", Architecture, data["architecture"]),
                            scheduler=scheduler, training=self.fields("training", Training, data.get("training")), **named)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib.config import to_json
-from lib.datasets.splits import Split
+from lib.datasets.splits import Split, hold_out
 from lib.studies.weightnorm.config import (
     CIFAR,
     DEBUG_EPOCHS,
@@ -36,7 +36,6 @@ from lib.studies.weightnorm.config import (
 MNIST_SHIFT = 0.5
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 UNIT_PIXELS = ("mnist", *CIFAR)  # loaded as pixels / 255, then normalized here
-VALIDATION_SPLIT_STREAM = 2  # seeds the validation split apart from the batch order (stream 0) and augmentation (1)
 HESSIAN_ITERATIONS = 40  # §A1 --hessian: power iteration, M = 40
 HESSIAN_BATCH_FRACTION = 0.1  # "averaged over the first 10% of the training batches"
 HESSIAN_RESULTS = "hessian_init.json"
@@ -62,10 +61,7 @@ def validation_split(examples: Split, fraction: float, seed: int) -> tuple[Split
     """(train, validation): `fraction` of the examples, at least one, drawn at random by `seed`
     (the original's torch random_split of the training set)."""
     count = len(examples)
-    held_out = min(max(1, int(count * fraction)), count - 1)
-    order = np.random.default_rng([seed, VALIDATION_SPLIT_STREAM]).permutation(count)
-    take = lambda indices: Split(examples.x[indices], examples.y[indices])  # noqa: E731
-    return take(np.sort(order[held_out:])), take(np.sort(order[:held_out]))
+    return hold_out(examples, min(max(1, int(count * fraction)), count - 1), seed)
 
 
 def load_data(config: WeightnormConfig) -> WeightnormData:

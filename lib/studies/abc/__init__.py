@@ -1,0 +1,30 @@
+"""The abc study: abc-parameterizations (Yang & Hu 2021) and IP-LLR (Hajjar, Chizat & Giraud 2021), run as
+karl-hajjar/wide-networks runs them (reference/weightnorm_abc.md, Part B).
+
+config.py / model_config.py  the flags and the ModelConfig yaml file (configs/: the original's examples)
+parameterizations.py         the a, b, c exponents of each parameterization (§B2)
+calibration.py               IP-LLR's first-step base learning-rate calibration
+run.py                       data, trials, model, ScaledLearningRate optimizer, best-validation test score
+steps.py                     the per-step record (per_step/history.h5) and the original's TensorBoard tags
+"""
+
+from lib.studies import Study, register
+from lib.studies.abc.config import AbcConfig, resolve, run_path
+
+DESCRIPTION = "Yang & Hu 2021 / Hajjar et al. 2021: fully connected nets in abc-parameterizations (muP, IP, IP-LLR)"
+
+
+def run_study(config, argv):
+    from lib.studies.abc.run import run
+
+    return run(config, argv)
+
+
+def analyze(run_dirs, args, progress):
+    from lib.errors import UsageError
+
+    raise UsageError("the abc study has no analyze report yet: each run's results.csv holds its trials' "
+                     "test accuracies, per_step/history.h5 each trial's steps")
+
+
+register(Study("abc", AbcConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze))
