@@ -6,12 +6,15 @@ parameterizations.py         the a, b, c exponents of each parameterization (§B
 calibration.py               IP-LLR's first-step base learning-rate calibration
 run.py                       data, trials, model, ScaledLearningRate optimizer, best-validation test score
 steps.py                     the per-step record (per_step/history.h5) and the original's TensorBoard tags
+coord_check*.py              `experiment.py abc coord_check`: mup's coordinate check on the glorot recorder
 """
 
 from lib.studies import Study, register
 from lib.studies.abc.config import AbcConfig, resolve, run_path
 
 DESCRIPTION = "Yang & Hu 2021 / Hajjar et al. 2021: fully connected nets in abc-parameterizations (muP, IP, IP-LLR)"
+COORD_CHECK_HELP = ("mup's coordinate check: mean |activation| per layer against width at the first steps, one "
+                    "figure per parameterization")
 
 
 def run_study(config, argv):
@@ -27,4 +30,11 @@ def analyze(run_dirs, args, progress):
                      "test accuracies, per_step/history.h5 each trial's steps")
 
 
-register(Study("abc", AbcConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze))
+def coord_check_command(argv):
+    from lib.studies.abc.coord_check_command import run_coord_check
+
+    return run_coord_check(argv)
+
+
+register(Study("abc", AbcConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
+               subcommands={"coord_check": (COORD_CHECK_HELP, coord_check_command)}))
