@@ -4,7 +4,9 @@ Trials: `--n_trials` seeds drawn as the runner draws them (config.trial_seeds), 
 directory `<run path>/trial_<i>`; a trial whose status is done is skipped (the original skips a trial whose
 directory exists), so rerunning a command adds only the missing trials. `--resume` continues the
 unfinished ones, `--overwrite` replaces them all. At the end `<run path>/results.csv` holds each trial's
-best-validation test accuracy and their mean ± std.
+best-validation test accuracy and their mean ± std. `<run path>/config.json` is the configuration of the
+latest command (the trials' own config.json as a new trial gets it), so `experiment.py resume <run path>`
+continues every unfinished trial and `experiment.py analyze <run path>` finds the study.
 
 Data: the dataset's training examples (initlab's validation part merged back), of which a seeded 10,000
 (MNIST, CIFAR-10; the 1-num-exp branch's 50k/10k and 40k/10k split, seed --seed) or one sixth (offline
@@ -314,6 +316,9 @@ def run(config: AbcConfig, argv: list[str]) -> int:
         return 0
     plan = plan_trials(config, path)
     data = load_data(config)
+    os.makedirs(path, exist_ok=True)
+    atomic.write_text(os.path.join(path, "config.json"), to_json(dataclasses.replace(config, resume=False,
+                                                                                       overwrite=False)))
     print(f"{describe(config, data)}, {config.n_trials} trials -> {path}", flush=True)
     for trial, seed, action in plan:
         where = trial_dir(path, trial)
