@@ -78,7 +78,8 @@ def test_download_takes_clicks_boolean_spellings():
 def test_defaults_leave_the_file_in_charge():
     config = unresolved([])
     assert config.config == "fc_ipllr_mnist" and config.n_trials == 5 and config.seed == 42  # the jobs' N_TRIALS, the runner's SEED
-    for field in ("parameterization", "activation", "n_steps", "base_lr", "batch_size", "dataset", "width", "n_layers"):
+    for field in ("parameterization", "activation", "n_steps", "n_epochs", "base_lr", "batch_size", "dataset", "width",
+                  "n_layers"):
         assert getattr(config, field) is None, field
 
 
@@ -87,7 +88,13 @@ def test_without_flags_the_file_decides_and_the_flags_are_filled_from_it(yaml_fi
     assert (config.activation, config.n_steps, config.base_lr, config.batch_size, config.width, config.n_layers) == \
         ("elu", 1000, 0.01, 128, 64, 4)
     assert config.dataset == "mnist" and config.parameterization == "ipllr"  # input size 784; warmup_switch
-    assert model_config(config) == load_model_config(yaml_file())
+    assert config.n_epochs == 10 and model_config(config) == load_model_config(yaml_file())
+
+
+def test_n_epochs_overrides_the_files_bound(yaml_file):
+    config = parse(["--config", yaml_file(), "--n_epochs", "100"])
+    assert config.n_epochs == 100 and model_config(config).training.n_epochs == 100
+    assert model_config(config).training.n_steps == 1000
 
 
 def test_flags_override_the_file(yaml_file):

@@ -90,6 +90,8 @@ class AbcConfig(RunOptions):
                                     flags=("--activation", "-act"), choices=tuple(ACTIVATIONS))
     n_steps: int | None = option(None, "SGD steps (default: the file's training.n_steps; training also stops after "
                                  "training.n_epochs)", flags=("--n_steps", "-N"), parse=positive_int)
+    n_epochs: int | None = option(None, "passes over the training data, the other bound on training (default: the "
+                                  "file's training.n_epochs)", parse=positive_int)
     base_lr: float | None = option(None, "base learning rate eta, scaled per layer by m^-c (default: the file's "
                                    "optimizer.params.lr)", flags=("--base_lr", "-lr"), parse=positive_float)
     batch_size: int | None = option(None, "examples per SGD step (default: the file's training.batch_size)",
@@ -163,6 +165,7 @@ def effective_model(model: ModelConfig, config: AbcConfig, dataset: str, paramet
     if parameterization == "ip_non_centered" and initializer.params["mean"] == 0:  # fc_ip_non_centered_run.py's INIT_MEAN
         initializer = Named(initializer.name, {**initializer.params, "mean": NON_CENTERED_MEAN})
     training = dataclasses.replace(model.training, n_steps=config.n_steps or model.training.n_steps,
+                                   n_epochs=config.n_epochs or model.training.n_epochs,
                                    batch_size=config.batch_size or model.training.batch_size)
     return dataclasses.replace(model, architecture=architecture, activation=activation, optimizer=optimizer,
                                scheduler=scheduler, initializer=initializer, training=training)
@@ -189,8 +192,9 @@ def resolve(config: AbcConfig) -> AbcConfig:
     model = effective_model(model, config, dataset, parameterization)
     return dataclasses.replace(
         config, model=to_dict(model), dataset=dataset, parameterization=parameterization,
-        activation=model.activation.name, n_steps=model.training.n_steps, base_lr=model.optimizer.params["lr"],
-        batch_size=model.training.batch_size, width=model.architecture.width, n_layers=model.architecture.n_layers,
+        activation=model.activation.name, n_steps=model.training.n_steps, n_epochs=model.training.n_epochs,
+        base_lr=model.optimizer.params["lr"], batch_size=model.training.batch_size, width=model.architecture.width,
+        n_layers=model.architecture.n_layers,
         backend=config.backend or active_backend())
 
 
