@@ -69,3 +69,10 @@ def test_a_rerun_skips_done_trials_and_adds_the_missing_ones(two_trials, capsys)
 def test_debug_saves_nothing(tmp_path):
     assert main([*FLAGS, "--debug", "--output_dir", str(tmp_path)]) == 0
     assert not os.listdir(tmp_path)
+
+
+def test_analyze_takes_the_run_directory(two_trials, tmp_path, capsys):
+    # the run path holds the latest command's config.json, by which `analyze` finds the study
+    assert json.loads((two_trials / "config.json").read_text())["study"] == "abc"
+    assert main(["analyze", str(two_trials), "--out", str(tmp_path / "report")]) == 0
+    assert {"loss.png", "output.png", "summary.csv"} <= set(os.listdir(tmp_path / "report"))

@@ -24,10 +24,9 @@ def run_study(config, argv):
 
 
 def analyze(run_dirs, args, progress):
-    from lib.errors import UsageError
+    from lib.studies.abc.report import write_abc_report
 
-    raise UsageError("the abc study has no analyze report yet: each run's results.csv holds its trials' "
-                     "test accuracies, per_step/history.h5 each trial's steps")
+    write_abc_report(run_dirs, args.out, progress=progress)
 
 
 def coord_check_command(argv):
