@@ -26,8 +26,10 @@ from lib.initializers import layer_seed
 from lib.studies.abc.parameterizations import parameterization as make_parameterization
 from models import MODELS
 
-# §B3's activation registry as Keras layers; leaky_relu keeps PyTorch's default slope 0.01 (Keras': 0.2).
+# §B3's activation registry as Keras layers; elu's alpha and leaky_relu's slope are PyTorch's defaults
+# unless the yaml's activation.params set them (Keras' LeakyReLU defaults to 0.2).
 LEAKY_RELU_SLOPE = 0.01
+ELU_ALPHA = 1.0
 KERAS_ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "elu": "elu", "tanh": "tanh", "sigmoid": "sigmoid",
                      "identity": "linear"}
 
@@ -113,12 +115,14 @@ def lr_scales(model: keras.Model, *, warmup: bool = False) -> dict[str, float]:
 @MODELS.register("abc_mlp", tiny={"width": 16, "n_layers": 3})
 def abc_mlp(input_shape, num_classes: int, *, seed: int = 0, parameterization: str = "ipllr", width: int = 1024,
             n_layers: int = 7, activation: str = "relu", bias: bool = False, init_mean: float | None = None,
-            c=None, n_warmup_steps: int = 1, scale_bias_lr: bool = True) -> keras.Model:
+            c=None, n_warmup_steps: int = 1, scale_bias_lr: bool = True,
+            activation_params: dict | None = None) -> keras.Model:
     """The reference's FC abc net (§B1) in `parameterization` (§B2), `n_layers` = L + 1 layers of `width` m.
 
     Defaults: the IP-LLR job's network (§B5: L = 6, m = 1024, relu; the yaml's `bias: false`). The input
     layer always has a bias (§B1); `bias` adds one to the intermediate and output layers (forced on by
     ipllr_bias). `init_mean`, `c`, `n_warmup_steps`, `scale_bias_lr`: as `parameterization(...)` takes them.
+    `activation_params`: the yaml's activation.params (elu's `alpha`, leaky_relu's `negative_slope`).
     Kernel and bias of layer l draw from seeds derived from (seed, 2l) and (seed, 2l + 1), so models of
     different parameterizations built with one seed share their U and v, as the reference's
     `copy_initial_params_from_model` makes them (§B3).
@@ -146,11 +150,13 @@ def abc_mlp(input_shape, num_classes: int, *, seed: int = 0, parameterization: s
                      dtype="float32" if output else None,  # float32 logits under mixed precision
                      name="output_layer" if output else ("input_layer" if layer == 0 else f"hidden_{layer}"))(x)
         if not output:
-            x = _activation(activation, f"act_{layer}")(x)
+            x = _activation(activation, f"act_{layer}", activation_params or {})(x)
     return keras.Model(inputs, x, name="abc_mlp")
 
 
-def _activation(name: str, layer_name: str) -> keras.layers.Layer:
+def _activation(name: str, layer_name: str, params: dict) -> keras.layers.Layer:
     if name == "leaky_relu":
-        return keras.layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=layer_name)
+        return keras.layers.LeakyReLU(negative_slope=params.get("negative_slope", LEAKY_RELU_SLOPE), name=layer_name)
+    if name == "elu":
+        return keras.layers.ELU(alpha=params.get("alpha", ELU_ALPHA), name=layer_name)
     return keras.layers.Activation(KERAS_ACTIVATIONS[name], name=layer_name)

@@ -5,6 +5,7 @@ resolved again from config.json; the runner's trial seeds; bad input as one line
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -258,3 +259,20 @@ def test_the_command_line_refuses_a_bad_file_in_one_line_and_writes_nothing(tmp_
     assert not out.exists()
     assert main(["abc", "--config", yaml_file(), "--parameterization", "nonsense", "--output_dir", str(out)]) == 2
     assert "ipllr" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("output_size: 10}", "output_size: 10, scale_bias: false}", "architecture.scale_bias"),
+    ("n_steps: 1000}", "n_steps: 1000, early_stopping: true}", "training.early_stopping"),
+    ("momentum: 0.5}", "momentum: 0.5, weight_decay: 0.0001}", "optimizer.params.weight_decay"),
+    ("calibrate_base_lr: false}", "calibrate_base_lr: false, lr_decay: 0.5}", "scheduler.params.lr_decay"),
+    ("calibrate_base_lr: false}", "calibrate_base_lr: false, default_calibration: true}",
+     "scheduler.params.default_calibration"),
+])
+def test_keys_initlab_does_not_apply_are_refused_before_anything_is_written(yaml_file, tmp_path, old, new, key):
+    path = yaml_file(FILE.replace(old, new))
+    load_model_config(path)  # the schema reads every key of the original's files...
+    with pytest.raises(UsageError, match=rf"^{re.escape(path)}: key '{re.escape(key)}' is .*, which initlab's abc runs "
+                                         "do not apply"):
+        parse(["--config", path, "--output_dir", str(tmp_path / "out")])  # ...a run refuses to ignore one
+    assert not (tmp_path / "out").exists()

@@ -258,3 +258,13 @@ def test_output_variance_at_init_scales_with_width_as_the_exponents_say(name):
         log_variances.append(np.log2(np.mean(second_moments)))
     slope = np.polyfit(np.log2(SWEEP_WIDTHS), log_variances, 1)[0]
     assert slope == pytest.approx(EXPECTED_SLOPES[name], abs=SLOPE_TOLERANCE), (slope, log_variances)
+
+
+@pytest.mark.parametrize("activation, params, attribute, value", [
+    ("elu", {"alpha": 0.5}, "alpha", 0.5), ("elu", {}, "alpha", 1.0),
+    ("leaky_relu", {"negative_slope": 0.2}, "negative_slope", 0.2), ("leaky_relu", {}, "negative_slope", 0.01)])
+def test_the_files_activation_params_reach_every_activation_layer(activation, params, attribute, value):
+    model = MODELS.build("abc_mlp", (8,), 3, parameterization="mup", width=16, n_layers=3, activation=activation,
+                         activation_params=params)
+    layers = [layer for layer in model.layers if layer.name.startswith("act_")]
+    assert len(layers) == 2 and all(layer.get_config()[attribute] == pytest.approx(value) for layer in layers)

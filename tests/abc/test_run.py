@@ -76,3 +76,23 @@ def test_analyze_takes_the_run_directory(two_trials, tmp_path, capsys):
     assert json.loads((two_trials / "config.json").read_text())["study"] == "abc"
     assert main(["analyze", str(two_trials), "--out", str(tmp_path / "report")]) == 0
     assert {"loss.png", "output.png", "summary.csv"} <= set(os.listdir(tmp_path / "report"))
+
+
+def test_a_rerun_with_another_step_budget_is_refused_before_anything_is_written(two_trials, capsys):
+    before = sorted(path for path in two_trials.rglob("*"))
+    config = (two_trials / "config.json").read_text()
+    assert main([*FLAGS, "-N", "40", "--n_trials", "2", "--output_dir", str(two_trials.parent.parent)]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "holds trials of another configuration (model.training.n_steps 30 -> 40; n_steps 30 -> 40)" in error
+    assert sorted(path for path in two_trials.rglob("*")) == before and (two_trials / "config.json").read_text() == config
+
+
+def test_a_diverged_trial_is_a_result_that_a_rerun_keeps(tmp_path, capsys):
+    flags = [*FLAGS, "--parameterization", "mup", "-lr", "1e12", "--output_dir", str(tmp_path)]
+    assert main([*flags, "--n_trials", "1"]) == 0
+    (run,) = (tmp_path / "digits").iterdir()
+    assert json.loads((run / "trial_0" / "status.json").read_text())["state"] == "diverged"
+    assert main([*flags, "--n_trials", "2"]) == 0
+    assert "trial 0 (seed 51): diverged, skipped" in capsys.readouterr().out
+    with open(run / "results.csv") as f:
+        assert [row[2] for row in csv.reader(f)][1:3] == ["diverged", "diverged"]

@@ -7,6 +7,8 @@ calibration.py               IP-LLR's first-step base learning-rate calibration
 run.py                       data, trials, model, ScaledLearningRate optimizer, best-validation test score
 steps.py                     the per-step record (per_step/history.h5) and the original's TensorBoard tags
 coord_check*.py              `experiment.py abc coord_check`: mup's coordinate check on the glorot recorder
+frames.py / plots.py / report.py   `experiment.py analyze`: results per activation, loss and mean |output| per step
+hessian.py                   the Hessian hook (lib.hessian), on a trial folder
 """
 
 from lib.studies import Study, register
@@ -29,6 +31,12 @@ def analyze(run_dirs, args, progress):
     write_abc_report(run_dirs, args.out, progress=progress)
 
 
+def hessian_subject(run_path, config, **request):
+    from lib.studies.abc.hessian import hessian_subject as subject
+
+    return subject(run_path, config, **request)
+
+
 def coord_check_command(argv):
     from lib.studies.abc.coord_check_command import run_coord_check
 
@@ -36,4 +44,4 @@ def coord_check_command(argv):
 
 
 register(Study("abc", AbcConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               subcommands={"coord_check": (COORD_CHECK_HELP, coord_check_command)}))
+               subcommands={"coord_check": (COORD_CHECK_HELP, coord_check_command)}, hessian=hessian_subject))

@@ -26,6 +26,7 @@ from lib.studies.abc.model_config import (
     load_model_config,
     model_config_from_dict,
     named_defaults,
+    not_applied,
     to_dict,
 )
 from lib.studies.abc.parameterizations import NON_CENTERED_MEAN, PARAMETERIZATIONS
@@ -46,7 +47,8 @@ INPUT_SIZES = {"mnist": 784, "cifar10": 1024, "digits": 64, "mnist1d": 40}
 RGB_INPUT_SIZE = 3 * 32 * 32
 NUM_CLASSES = 10
 # The original's normalization, (mean, std) of the flattened pixels in [0, 1] (§B5; RGB: per channel, the
-# same for each). digits and mnist1d are standardized by their loaders.
+# same for each). The offline datasets are used as their loaders give them: digits standardized, mnist1d's
+# signals as the mnist1d package generates them (of order 1).
 NORMALIZATION = {"mnist": (0.1307, 0.3081), "cifar10": (0.4809, 0.2392), "cifar10_rgb": (0.5, 0.5)}
 SEED = 42  # the runner's: it seeds NumPy with 42, then draws the trial seeds randint(0, 100, n_trials)
 TRIAL_SEED_BOUND = 100
@@ -113,8 +115,8 @@ class AbcConfig(RunOptions):
     seed: int = option(SEED, "the runner's seed, from which the trial seeds are drawn", parse=non_negative_int)
     name: str | None = option(None, "run directory name (default: <parameterization>-L<L>-m<width>-<activation>-lr<lr>-"
                               "bs<batch size>[-bias][-rgb][-warmup<n>]-seed<seed>)", parse=run_name)
-    debug: bool = option(False, f"{DEBUG_STEPS} SGD steps of one trial on the first {DEBUG_EXAMPLES} training and test "
-                         "examples; nothing saved")
+    debug: bool = option(False, f"{DEBUG_STEPS} SGD steps of one trial on the first {DEBUG_EXAMPLES} training, "
+                         "validation and test examples; nothing saved")
     model: dict | None = option(None, "the effective ModelConfig (model_config.to_dict), set by resolve", cli=False)
 
 
@@ -190,6 +192,11 @@ def resolve(config: AbcConfig) -> AbcConfig:
         raise UsageError(f"{source}: key 'architecture.scale_bias_lr' false applies to --parameterization ipllr_bias "
                          f"only, not {parameterization}")
     model = effective_model(model, config, dataset, parameterization)
+    refused = not_applied(model)
+    if refused:
+        key, value, default = refused
+        raise UsageError(f"{source}: key '{key}' is {value!r}, which initlab's abc runs do not apply; leave it at "
+                         f"{default!r} (docs/studies/abc.md, differences from the original)")
     return dataclasses.replace(
         config, model=to_dict(model), dataset=dataset, parameterization=parameterization,
         activation=model.activation.name, n_steps=model.training.n_steps, n_epochs=model.training.n_epochs,

@@ -82,7 +82,7 @@ def parser() -> OneLineParser:
     p.add_argument("--activation", choices=ACTIVATIONS, default=coord_check.DEFAULT_ACTIVATION,
                    help=f"(default: {coord_check.DEFAULT_ACTIVATION})")
     p.add_argument("--n_warmup_steps", type=positive_int, default=1,
-                   help="ipllr: updates taken with the large warm-up learning rates (default: 1)")
+                   help="ipllr, ipllr_bias: updates taken with the large warm-up learning rates (default: 1)")
     p.add_argument("--dataset", choices=coord_check.DATASETS, default="digits",
                    help="where the fixed batch comes from (default: digits)")
     p.add_argument("--batch_size", type=positive_int, default=coord_check.DEFAULT_BATCH_SIZE,

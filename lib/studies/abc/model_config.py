@@ -249,6 +249,19 @@ class _Reader:
                            scheduler=scheduler, training=self.fields("training", Training, data.get("training")), **named)
 
 
+def not_applied(model: ModelConfig) -> tuple[str, Any, Any] | None:
+    """(key, value, default) of the first key the file sets away from its default that initlab's abc run does
+    not apply (docs/studies/abc.md, differences), or None. The schema reads them, so that every file of the
+    original loads; a run refuses them rather than silently training something else."""
+    values = [("architecture.scale_bias", model.architecture.scale_bias, True),
+              ("training.early_stopping", model.training.early_stopping, False)]
+    values.append(("optimizer.params.weight_decay", model.optimizer.params["weight_decay"], 0.0))
+    if model.scheduler is not None:
+        values += [("scheduler.params.lr_decay", model.scheduler.params["lr_decay"], None),
+                   ("scheduler.params.default_calibration", model.scheduler.params["default_calibration"], False)]
+    return next(((key, value, default) for key, value, default in values if value != default), None)
+
+
 def named_defaults(section: str, name: str) -> Named:
     """The `section` entry `name` with its default params (a flag that switches the activation drops the
     yaml's params of the old one, which the new one need not take)."""

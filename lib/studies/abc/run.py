@@ -106,9 +106,6 @@ def inner_optimizer(config: AbcConfig):
 
     optimizer = model_config(config).optimizer
     params = optimizer.params
-    if params.get("weight_decay"):
-        raise UsageError(f"optimizer.params.weight_decay {params['weight_decay']}: weight decay is not implemented "
-                         "for the abc models; set it to 0")
     if optimizer.name == "sgd":
         return keras.optimizers.SGD(params["lr"], momentum=params["momentum"], nesterov=params["nesterov"])
     if optimizer.name == "adam":
@@ -126,7 +123,7 @@ def network(config: AbcConfig):
     options = dict(parameterization=config.parameterization, width=config.width, n_layers=config.n_layers,
                    activation=config.activation, bias=model.architecture.bias,
                    init_mean=model.initializer.params["mean"], n_warmup_steps=n_warmup_steps,
-                   scale_bias_lr=model.architecture.scale_bias_lr)
+                   scale_bias_lr=model.architecture.scale_bias_lr, activation_params=model.activation.params)
     p = parameterization(config.parameterization, config.n_layers, activation=config.activation,
                          n_warmup_steps=n_warmup_steps, init_mean=options["init_mean"],
                          scale_bias_lr=options["scale_bias_lr"])
@@ -225,8 +222,11 @@ def _state(path: str) -> str | None:
 
 
 def plan_trials(config: AbcConfig, path: str) -> list[tuple[int, int, str]]:
-    """(trial, seed, action) per trial, action one of skip (done), new, resume, overwrite; refuses before any
-    work a trial left unfinished without --resume or --overwrite."""
+    """(trial, seed, action) per trial, action one of skip (done or diverged: a result), new, resume, overwrite;
+    refuses before any work a trial left unfinished without --resume or --overwrite, and trials of another
+    configuration (the run name leaves out, e.g., -N) without --overwrite."""
+    if not config.overwrite:
+        check_same_configuration(config, path)
     plan = []
     for trial, seed in enumerate(trial_seeds(config)):
         where = trial_dir(path, trial)
@@ -235,7 +235,7 @@ def plan_trials(config: AbcConfig, path: str) -> list[tuple[int, int, str]]:
             action = "new"
         elif config.overwrite:
             action = "overwrite"
-        elif state == "done":
+        elif state in ("done", "diverged"):
             action = "skip"
         elif config.resume:
             action = "resume"
@@ -246,6 +246,35 @@ def plan_trials(config: AbcConfig, path: str) -> list[tuple[int, int, str]]:
     if config.resume and not any(action == "resume" for _, _, action in plan) and not os.path.isdir(path):
         raise UsageError(f"nothing to resume: {path} does not exist; start the run without --resume")
     return plan
+
+
+def check_same_configuration(config: AbcConfig, path: str) -> None:
+    """Trials kept beside new ones must have been trained as the new ones will be: --n_trials may change."""
+    from lib.runs.resume import differing_fields
+
+    try:
+        with open(os.path.join(path, "config.json")) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return  # no run yet (or one whose trials each record their own configuration)
+    current = json.loads(to_json(config))
+    defaults = {field.name: field.default for field in dataclasses.fields(config)}
+    # the effective model as dotted keys, so a difference names the key (model.training.n_steps), not the whole file
+    saved, current = (_dotted(values) for values in (saved, current))
+    differences = [d for d in differing_fields(saved, current, defaults) if not d.startswith("n_trials ")]
+    if differences:
+        raise UsageError(f"{path} holds trials of another configuration ({'; '.join(differences)}); pass --name for "
+                         "a run of its own, or --overwrite to replace them")
+
+
+def _dotted(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def trial_config(config: AbcConfig, where: str, action: str) -> AbcConfig:
@@ -323,7 +352,7 @@ def run(config: AbcConfig, argv: list[str]) -> int:
     for trial, seed, action in plan:
         where = trial_dir(path, trial)
         if action == "skip":
-            print(f"trial {trial} (seed {seed}): done, skipped", flush=True)
+            print(f"trial {trial} (seed {seed}): {_state(where)}, skipped", flush=True)
             continue
         recorded = trial_config(config, where, action)
         run_dir, start_epoch = open_run(where, recorded, argv)

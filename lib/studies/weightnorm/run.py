@@ -32,7 +32,7 @@ from lib.studies.weightnorm.config import (
 )
 
 # §A2's preprocessing, for pixels in [0, 1]: MNIST Normalize(0.5, 1.0); CIFAR per channel. The offline
-# datasets (digits, mnist1d) come standardized by their loaders.
+# datasets are used as their loaders give them: digits standardized, mnist1d as the mnist1d package makes it.
 MNIST_SHIFT = 0.5
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 UNIT_PIXELS = ("mnist", *CIFAR)  # loaded as pixels / 255, then normalized here
