@@ -92,23 +92,29 @@ def coord_check_frame(parameterizations: Sequence[str] = DEFAULT_PARAMETERIZATIO
     rows = []
     for name in parameterizations:
         for width in widths:
-            for seed in range(seeds):
-                records = _measure(name, int(width), seed, x, y, steps=steps, lr=lr, n_layers=n_layers,
-                                   activation=activation, n_warmup_steps=n_warmup_steps)
+            per_seed = _measure(name, int(width), seeds, x, y, steps=steps, lr=lr, n_layers=n_layers,
+                                activation=activation, n_warmup_steps=n_warmup_steps, progress=progress)
+            for seed, records in enumerate(per_seed):
                 for t, module, layer, kind, stats in records:
                     rows.append({"parameterization": name, "width": int(width), "seed": seed, "t": t, "module": module,
                                  "layer": layer, "kind": kind, **stats})
-                if progress:
-                    progress(f"coord check: {name} width {width} seed {seed} done")
     df = pd.DataFrame(rows)
     df = df.assign(lr=float(lr), optimizer="sgd", n_layers=n_layers, activation=activation, dataset=dataset,
                    batch_size=batch_size)
     return df[list(COLUMNS)]
 
 
-def _measure(name: str, width: int, seed: int, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float,
-             n_layers: int, activation: str, n_warmup_steps: int) -> list:
-    """[(t, module, layer, kind, statistics)] of one model trained on (x, y) for steps − 1 SGD updates."""
+def _measure(name: str, width: int, seeds: int, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float,
+             n_layers: int, activation: str, n_warmup_steps: int,
+             progress: Callable[[str], None] | None = None) -> list[list]:
+    """Per seed 0..seeds−1, [(t, module, layer, kind, statistics)] of the model of that seed trained on (x, y)
+    for steps − 1 SGD updates.
+
+    One model, optimizer and probe serve every seed: each seed's initial weights are loaded into it and the
+    optimizer's variables (its update counter included, so IP-LLR's warm-up comes again) reset to their
+    built values. Building them per seed would compile the probe and the train step again for every seed,
+    which on JAX took most of the check's time (bench/abc_coord_check_time.py); the numbers are the same.
+    """
     import keras
 
     from lib.backend.gradients import FeedforwardProbe
@@ -116,25 +122,38 @@ def _measure(name: str, width: int, seed: int, x: np.ndarray, y: np.ndarray, *, 
     from models import MODELS
     from models.abc_mlp import lr_scales
 
-    model = MODELS.build("abc_mlp", x.shape[1:], y.shape[1], seed=seed, parameterization=name, width=width,
-                         n_layers=n_layers, activation=activation, n_warmup_steps=n_warmup_steps)
+    def build(seed: int):
+        return MODELS.build("abc_mlp", x.shape[1:], y.shape[1], seed=seed, parameterization=name, width=width,
+                            n_layers=n_layers, activation=activation, n_warmup_steps=n_warmup_steps)
+
+    model = build(0)
     warmup = name in ("ipllr", "ipllr_bias")
     optimizer = ScaledLearningRate(keras.optimizers.SGD(lr), lr_scales(model),
                                    warmup_scales=lr_scales(model, warmup=True) if warmup else None,
                                    n_warmup_steps=n_warmup_steps if warmup else 0)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    optimizer.build(model.trainable_variables)
+    built_state = [keras.ops.convert_to_numpy(variable.value) for variable in optimizer.variables]
     layers = probed_layers(n_layers)
     probe = FeedforwardProbe(model, [module for module, _, _ in layers], loss=_logits_crossentropy)
-    records, initial = [], {}
-    for t in range(1, steps + 1):
-        outputs = probe.capture(x, y).preactivations  # each probed layer's own output
-        for module, layer, kind in layers:
-            value = outputs[module].astype(np.float64)
-            initial.setdefault(module, value)
-            records.append((t, module, layer, kind, _statistics(value, initial[module])))
-        if t < steps:
-            model.train_on_batch(x, y)
-    return records
+    per_seed = []
+    for seed in range(seeds):
+        model.set_weights(build(seed).get_weights())
+        for variable, value in zip(optimizer.variables, built_state):
+            variable.assign(value)
+        records, initial = [], {}
+        for t in range(1, steps + 1):
+            outputs = probe.capture(x, y).preactivations  # each probed layer's own output
+            for module, layer, kind in layers:
+                value = outputs[module].astype(np.float64)
+                initial.setdefault(module, value)
+                records.append((t, module, layer, kind, _statistics(value, initial[module])))
+            if t < steps:
+                model.train_on_batch(x, y)
+        per_seed.append(records)
+        if progress:
+            progress(f"coord check: {name} width {width} seed {seed} done")
+    return per_seed
 
 
 def _logits_crossentropy(y, logits):
