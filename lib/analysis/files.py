@@ -48,6 +48,24 @@ def read_config(path: str, example: str):
         raise UsageError(f"cannot read {config_path}: {error}") from None
 
 
+def read_json_object(path: str, name: str, *, required: bool, absent: str = "") -> dict:
+    """The JSON object in file `name` of run directory `path`; {} when the file is absent and not `required`.
+    `absent` completes the error for a required file that is missing (what writes it, what `path` is not)."""
+    file = os.path.join(path, name)
+    if not os.path.isfile(file):
+        if required:
+            raise UsageError(f"{path} has no {name}{absent}")
+        return {}
+    try:
+        with open(file) as f:
+            value = json.load(f)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {file}: {error}".splitlines()[0]) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{file} is not a JSON object")
+    return value
+
+
 def write_report_files(out: str, figures: dict, summary_name: str, summary, caption: str, progress) -> list[str]:
     """Save `figures` ({file name: Figure}) and `summary` (a DataFrame, as CSV) into `out`; print
     the summary after `caption`; returns the paths written."""

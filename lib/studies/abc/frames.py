@@ -11,7 +11,6 @@ abs_output, lr_<group>). results.csv is derived from the trials' results.json, w
 Means and stds over trials are NumPy's (std with ddof 0), as results.csv and the original's runner.
 """
 
-import json
 import math
 import os
 import re
@@ -21,7 +20,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from lib.analysis.files import read_config, run_labels
+from lib.analysis.files import read_config, read_json_object, run_labels
 from lib.errors import UsageError
 from lib.runs.run_dir import STATES
 from lib.storage.epoch_table import read_epoch_table
@@ -135,20 +134,8 @@ def _load_trial(path: str, index: int) -> AbcTrial:
 
 
 def _read_json(path: str, name: str, *, required: bool) -> dict:
-    file = os.path.join(path, name)
-    if not os.path.isfile(file):
-        if required:
-            raise UsageError(f"{path} has no {name}" + ("; a finished trial writes one" if name == "results.json" else
-                                                        "; it is not a trial of `experiment.py abc`"))
-        return {}
-    try:
-        with open(file) as f:
-            value = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {file}: {error}".splitlines()[0]) from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{file} is not a JSON object")
-    return value
+    absent = "; a finished trial writes one" if name == "results.json" else "; it is not a trial of `experiment.py abc`"
+    return read_json_object(path, name, required=required, absent=absent)
 
 
 def _read_steps(path: str, *, required: bool) -> pd.DataFrame:

@@ -8,7 +8,6 @@ checkpoint, ...). A --hessian run holds results.json with hessian_top_eigenvalue
 log_spectral_norm and no history.
 """
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from lib.analysis.files import read_config, run_labels
+from lib.analysis.files import read_config, read_json_object, run_labels
 from lib.errors import UsageError
 from lib.runs.run_dir import STATES
 from lib.storage.epoch_table import FIRST_EPOCH, read_epoch_table
@@ -79,20 +78,8 @@ def _load(path: str, label: str) -> WeightnormRun:
 
 
 def _read_json(path: str, name: str, *, required: bool) -> dict:
-    file = os.path.join(path, name)
-    if not os.path.isfile(file):
-        if required:
-            raise UsageError(f"{path} has no {name}" + ("; a finished run writes one" if name == "results.json" else
-                                                        "; it is not a run directory of `experiment.py weightnorm`"))
-        return {}
-    try:
-        with open(file) as f:
-            value = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {file}: {error}".splitlines()[0]) from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{file} is not a JSON object")
-    return value
+    absent = "; a finished run writes one" if name == "results.json" else "; it is not a run directory of `experiment.py weightnorm`"
+    return read_json_object(path, name, required=required, absent=absent)
 
 
 def _read_history(path: str) -> pd.DataFrame:
