@@ -48,6 +48,16 @@ def read_config(path: str, example: str):
         raise UsageError(f"cannot read {config_path}: {error}") from None
 
 
+def check_out_folder(out: str, names: list[str], overwrite: bool) -> None:
+    """Before a command computes anything: `--out` must be a folder (or not exist yet), and files `names` in
+    it are replaced only with `--overwrite`."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} is a file; pass a folder")
+    existing = [os.path.join(out, name) for name in names if os.path.exists(os.path.join(out, name))]
+    if existing and not overwrite:
+        raise UsageError(f"{existing[0]} exists; pass --overwrite to replace it or --out to choose another folder")
+
+
 def read_json_object(path: str, name: str, *, required: bool, absent: str = "") -> dict:
     """The JSON object in file `name` of run directory `path`; {} when the file is absent and not `required`.
     `absent` completes the error for a required file that is missing (what writes it, what `path` is not)."""

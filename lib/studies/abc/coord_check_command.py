@@ -13,6 +13,7 @@ replaced without --overwrite.
 import argparse
 import os
 
+from lib.analysis.files import check_out_folder
 from lib.config import OneLineParser, positive_float, positive_int
 from lib.environment import BACKENDS
 from lib.errors import UsageError
@@ -105,7 +106,7 @@ def run_coord_check(argv: list[str]) -> int:
 
         check_backend(args.backend)
     figures = {f"coord_check_{name}.png": name for name in args.parameterization}
-    _check_out(args.out, [TABLE_FILE, SLOPES_FILE, *figures], args.overwrite)
+    check_out_folder(args.out, [TABLE_FILE, SLOPES_FILE, *figures], args.overwrite)
 
     from lib.analysis.files import write_figures
     from lib.studies.abc.coord_check_plots import draw_coord_figure
@@ -135,14 +136,6 @@ def caption(slopes) -> str:
     for (name, _, _, module), row in table.iterrows():
         lines.append(f"{name:16s} {module:14s} " + " ".join(f"{value:+7.3f}" for value in row))
     return "log-log slope of l1 against width (0: flat in width, +0.5: grows like sqrt(width)):\n" + "\n".join(lines)
-
-
-def _check_out(out: str, names: list[str], overwrite: bool) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out} is a file; pass a folder")
-    existing = [os.path.join(out, name) for name in names if os.path.exists(os.path.join(out, name))]
-    if existing and not overwrite:
-        raise UsageError(f"{existing[0]} exists; pass --overwrite to replace it or --out to choose another folder")
 
 
 def _progress(line: str) -> None:

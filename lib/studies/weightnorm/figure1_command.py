@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lib.analysis.files import check_out_folder
 from lib.config import OneLineParser, non_negative_int, positive_int
 from lib.environment import BACKENDS
 from lib.errors import UsageError
@@ -88,13 +89,13 @@ def run_figure1(argv: list[str]) -> int:
         given = [name for name in REAL_ONLY if getattr(args, name) is not None]
         if given:
             raise UsageError(f"--{given[0]} applies to the real-model curves: pass --nn ({', '.join(NETWORKS)})")
-        _check_out(args.out, [figure1.FIGURE_FILE, figure1.TABLE_FILE], args.overwrite)
+        check_out_folder(args.out, [figure1.FIGURE_FILE, figure1.TABLE_FILE], args.overwrite)
         figure1.write_figure1(args.out, _progress, samples=args.samples, seed=args.seed)
         return 0
     network = RealNetwork.of(args.nn, args.dataset, **{name: getattr(args, name) for name in SIZE_FLAGS})
     inputs = args.inputs or "gaussian"
     stem = f"figure1_{network.label}_{network.dataset}" + ("_real" if inputs == "real" else "")
-    _check_out(args.out, [f"{stem}.png", f"{stem}.csv"], args.overwrite)
+    check_out_folder(args.out, [f"{stem}.png", f"{stem}.csv"], args.overwrite)
     inits = list(dict.fromkeys(name for names in args.init or [list(DEFAULT_INITS)] for name in names))
     from lib.analysis.files import write_report_files
     from lib.studies.weightnorm.figure1_models import model_frame
@@ -103,14 +104,6 @@ def run_figure1(argv: list[str]) -> int:
                      batch_size=args.batch_size or BATCH_SIZE, progress=_progress)
     write_report_files(args.out, {f"{stem}.png": draw_model_figure(df)}, f"{stem}.csv", df, caption(df), _progress)
     return 0
-
-
-def _check_out(out: str, names: list[str], overwrite: bool) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out} is a file; pass a folder")
-    existing = [os.path.join(out, name) for name in names if os.path.exists(os.path.join(out, name))]
-    if existing and not overwrite:
-        raise UsageError(f"{existing[0]} exists; pass --overwrite to replace it or --out to choose another folder")
 
 
 def _progress(line: str) -> None:
