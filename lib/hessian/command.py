@@ -58,13 +58,21 @@ def parser() -> OneLineParser:
 def run_hessian(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from lib.analysis.files import read_config
-    from lib.hessian import files
     from lib.studies import config_of_run
 
     chosen, config = config_of_run(args.run_dir, read_config(args.run_dir, "model_history/<dataset>/<run name>"),
                                    "analysed")
     if chosen.hessian is None:
         raise UsageError(f"the {chosen.name} study has no Hessian hook")
+    from lib.runs.run_dir import run_lock
+
+    with run_lock(args.run_dir):  # one writer per run: not while it trains (its checkpoint changes), nor two at once
+        return _analyse(args, chosen, config)
+
+
+def _analyse(args, chosen, config) -> int:
+    from lib.hessian import files
+
     if args.label and os.path.exists(files.hessian_path(args.run_dir, args.label)) and not args.overwrite:
         raise UsageError(f"{files.hessian_path(args.run_dir, args.label)} exists; pass --overwrite or another --label")
     settings = HessianSettings(batch_size=args.batch_size, top_k=args.top_k, max_iterations=args.max_iterations,

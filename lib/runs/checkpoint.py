@@ -57,18 +57,18 @@ def save_array_checkpoint(run_path: str, groups: dict[str, dict[str, np.ndarray]
 
 def _write(run_path: str, epoch: int, fill) -> str:
     folder = _folder(run_path)
-    os.makedirs(folder, exist_ok=True)
+    with atomic.writing(folder):
+        os.makedirs(folder, exist_ok=True)
     name = f"epoch{epoch}.h5"
-    partial = os.path.join(folder, name + ".partial")
-    with h5py.File(partial, "w") as f:
+    path = os.path.join(folder, name)
+    with atomic.h5_file(path) as f:
         f.attrs["epoch"] = epoch
         fill(f)
-    os.replace(partial, os.path.join(folder, name))
     atomic.write_text(os.path.join(folder, STATE_FILE), json.dumps({"epoch": epoch, "file": name}) + "\n")
     for old in os.listdir(folder):
-        if old.startswith("epoch") and old != name and (old.endswith(".h5") or old.endswith(".partial")):
+        if old.startswith("epoch") and old != name and (old.endswith(".h5") or old.endswith(atomic.PARTIAL)):
             os.remove(os.path.join(folder, old))
-    return os.path.join(folder, name)
+    return path
 
 
 def checkpoint_epoch(run_path: str) -> int:

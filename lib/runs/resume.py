@@ -16,7 +16,7 @@ from lib.errors import UsageError
 from lib.runs.checkpoint import checkpoint_epoch
 from lib.storage import atomic
 from lib.storage.epoch_table import is_epoch_table, truncate_epoch_table
-from lib.storage.records import RECORDS_FOLDER, record_file_name, record_files
+from lib.storage.records import record_file_name, record_files
 
 # how the run was started, not what it computes; and `study`, which runs written before initlab
 # recorded it lack (the study resuming them was chosen from their fields)
@@ -70,11 +70,7 @@ def _status(run_path: str) -> dict:
 
 def _cut_back(run_path: str, epoch: int) -> None:
     """Remove what a crash left half-written, then every epoch after `epoch` (all of them for 0)."""
-    records = os.path.join(run_path, RECORDS_FOLDER)
-    for folder in (run_path, records):
-        for name in os.listdir(folder) if os.path.isdir(folder) else []:
-            if name.endswith(".partial") or name.startswith(atomic.TEMPORARY_PREFIX):
-                os.remove(os.path.join(folder, name))
+    atomic.remove_temporaries(run_path)
     for name in os.listdir(run_path):
         path = os.path.join(run_path, name)
         if name.endswith(".h5") and is_epoch_table(path):

@@ -3,21 +3,27 @@
 `model_history/<dataset>/<run name>/` holds config.json, argv.txt, status.json,
 history.h5 + history.csv, results.json, tb/ (TensorBoard events) and the study's h5 files.
 An existing run directory is never silently overwritten, and a run has one writer at a time: the
-process that writes a run holds an exclusive lock on its directory until the run ends.
+process that writes a run holds an exclusive lock on its directory (lock_directory) from before it
+touches any file until the run ends.
 """
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
+import re
 import shlex
 import shutil
+import socket
 import time
+import weakref
 
-from lib.errors import UsageError
+from lib.errors import DiskFull, RunDiverged, RunInterrupted, RunStopped, UsageError, disk_full_reason
 from lib.storage import atomic
 
 STATES = ("running", "done", "diverged", "failed", "interrupted")
+LOCK_FILE = ".lock"  # exists while a process holds the run (and after a SIGKILL, harmlessly)
 
 
 def check_available(path: str, overwrite: bool) -> None:
@@ -38,39 +44,142 @@ def _existing_ancestor(path: str) -> str:
 
 
 def lock_directory(path: str) -> int:
-    """An exclusive flock on the directory itself (no lock file to clean up); the OS drops it when
-    the process ends, even by SIGKILL, so a crashed run never stays locked. Returns the descriptor."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    """Take the run directory's lock, or refuse in one line naming the process that holds it.
+
+    An exclusive flock on LOCK_FILE in the directory, opened for writing (an NFS client emulates
+    flock by a lock that needs that). The OS drops it when the process ends, even by SIGKILL, so a
+    crashed run never stays locked: the flock is the truth. The holder's pid and host, written into
+    the file right after, are only for the refusal message; a stale one (SIGKILL) blocks nothing.
+    unlock_directory removes the file while still holding it, so a process that locked the removed
+    file meanwhile sees it is no longer the directory's and tries the new one. Returns the descriptor.
+    """
+    lock_path = os.path.join(path, LOCK_FILE)
+    while True:
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            reason = disk_full_reason(error)
+            if reason is not None:
+                raise DiskFull(lock_path, reason) from None
+            raise UsageError(f"cannot lock {path}: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(descriptor)
+            os.close(descriptor)
+            raise UsageError(f"{path} is being written by another initlab process ({holder}); wait for it to end "
+                             "or stop it first (one writer per run)") from None
+        except OSError as error:
+            os.close(descriptor)
+            raise UsageError(f"cannot lock {path}: {error.strerror} (initlab needs flock on run directories: on NFS a "
+                             "running lock service, on Lustre the flock mount option)") from None
+        if _same_file(descriptor, lock_path):
+            break
         os.close(descriptor)
-        raise UsageError(f"{path} is being written by another initlab process; wait for it to end or stop it "
-                         "first (one writer per run)") from None
+    try:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    except OSError:
+        pass  # a full disk: the lock holds all the same, and a refusal says "pid unknown"
     return descriptor
+
+
+def unlock_directory(path: str, descriptor: int) -> None:
+    """Release a lock from lock_directory; its file goes too (removed while still held)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(path, LOCK_FILE))
+    os.close(descriptor)
+
+
+@contextlib.contextmanager
+def run_lock(path: str):
+    """Hold the run directory's lock for the `with` block (a command that writes into a finished run)."""
+    descriptor = lock_directory(path)
+    try:
+        yield
+    finally:
+        unlock_directory(path, descriptor)
+
+
+def _same_file(descriptor: int, path: str) -> bool:
+    try:
+        ours, now = os.fstat(descriptor), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _holder(descriptor: int) -> str:
+    """'pid N' (with its host when it is another) from the lock file. Read again for up to a second
+    while the file is empty or names a process that has ended: the holder is writing its pid now."""
+    pid = None
+    for _ in range(20):
+        try:
+            fields = os.pread(descriptor, 256, 0).decode().split()
+        except (OSError, UnicodeDecodeError):
+            fields = []
+        if len(fields) == 2 and fields[0].isdigit():
+            pid, host = int(fields[0]), fields[1]
+            if host != socket.gethostname():
+                return f"pid {pid} on host {host}"
+            if _alive(pid):
+                return f"pid {pid}"
+        time.sleep(0.05)
+    return "pid unknown" if pid is None else f"locked by pid {pid}, which has ended: a process it started holds the lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class RunDirectory:
     def __init__(self, path: str, lock: int | None = None):
+        """`lock`: the descriptor from lock_directory, held while this process writes the run; released by
+        the final status, or when the object is collected or the interpreter exits (a long-lived worker
+        process whose run failed before training must not keep it locked)."""
         self.path = path
-        self._lock = lock  # the descriptor holding the directory's lock while this process writes the run
+        self._unlock = None if lock is None else weakref.finalize(self, unlock_directory, path, lock)
 
     @classmethod
     def create(cls, path: str, *, overwrite: bool, config_json: str, argv: list[str]) -> "RunDirectory":
-        """Make the directory (replacing an old one only with `overwrite`) and record config + argv."""
+        """Make the directory (replacing an old one only with `overwrite`) and record config + argv.
+
+        The lock is taken before anything is written or removed, and held throughout: an old run is
+        emptied under it, never deleted from under another process. If the directory cannot be
+        filled (a full disk), what was made is removed, so the same command can simply run again."""
         check_available(path, overwrite)
-        if os.path.exists(path):
-            old = lock_directory(path)  # never replace a run another process is writing
-            shutil.rmtree(path)
-            os.close(old)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{path} is a file, not a run directory; remove it or choose another --name")
         try:
-            os.makedirs(path)
+            os.makedirs(path, exist_ok=overwrite)
+        except FileExistsError:  # made by another process since check_available
+            raise UsageError(f"run directory {path} already exists; pass --overwrite to replace it or --name to "
+                             "choose another") from None
         except OSError as error:
+            reason = disk_full_reason(error)
+            if reason is not None:
+                raise DiskFull(path, reason) from None
             raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
         run = cls(path, lock_directory(path))
-        atomic.write_text(run.file("config.json"), config_json)
-        atomic.write_text(run.file("argv.txt"), shlex.join(argv) + "\n")
-        run.set_status("running")
+        try:
+            if overwrite:
+                _empty(path)
+            atomic.write_text(run.file("config.json"), config_json)
+            atomic.write_text(run.file("argv.txt"), shlex.join(argv) + "\n")
+            run.set_status("running")
+        except DiskFull:
+            shutil.rmtree(path, ignore_errors=True)
+            run.release()
+            raise
+        except BaseException:
+            run.release()
+            raise
         return run
 
     def append_argv(self, argv: list[str]) -> None:
@@ -86,25 +195,72 @@ class RunDirectory:
         if state not in STATES:
             raise ValueError(f"unknown run state '{state}'")
         status = {"state": state, "last_epoch": last_epoch, "reason": reason, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic.write_text(self.file("status.json"), json.dumps(status, indent=2) + "\n")
-        if state != "running":  # every run ends with its final state: the next writer may come
-            self.release()
+        try:
+            atomic.write_text(self.file("status.json"), json.dumps(status, indent=2) + "\n")
+        finally:
+            if state != "running":  # every run ends with its final state: the next writer may come
+                self.release()
 
     def set_stopped(self, error: BaseException, *, last_epoch: int | None) -> None:
-        """The final status of a run that `error` ended: diverged, interrupted or failed, with a one-line reason."""
-        from lib.errors import RunDiverged, RunInterrupted, RunStopped
+        """The final status of a run that `error` ended: diverged, interrupted or failed, with a one-line reason.
 
-        state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(error), "failed")
-        reason = str(error) if isinstance(error, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
-        self.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=last_epoch)
+        A full disk ends as DiskFull, naming the file and the command that resumes the run: initlab's
+        writers raise it (the run is attached here); an OSError from a library's writer (Keras weight
+        files) is raised again from here as DiskFull. If status.json cannot be written either (the
+        same full disk), the line says so and the file keeps its last content ('running')."""
+        atomic.remove_temporaries(self.path)  # what the stopped write left (a library's writer cleans up nothing)
+        full = _as_disk_full(error, self.path)
+        stopped = error if full is None else full
+        state = {RunDiverged: "diverged", RunInterrupted: "interrupted"}.get(type(stopped), "failed")
+        reason = str(stopped) if isinstance(stopped, (RunStopped, RunInterrupted)) else f"{type(error).__name__}: {error}"
+        try:
+            self.set_status(state, reason=reason.splitlines()[0] if reason else "", last_epoch=last_epoch)
+        except DiskFull as status_error:
+            if full is None:
+                full = _as_disk_full(status_error, self.path)
+            full.note = f" ({self.file('status.json')} could not be updated either: it still says {self._state()})"
+        if full is not None and full is not error:
+            raise full from error
+
+    def _state(self) -> str:
+        try:
+            with open(self.file("status.json")) as f:
+                return repr(json.load(f)["state"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "nothing"
 
     def release(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        if self._unlock is not None:
+            self._unlock()
 
     def write_json(self, name: str, value) -> None:
         atomic.write_text(self.file(name), json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _empty(path: str) -> None:
+    """Remove everything in `path` but its lock file (--overwrite: the lock stays held while the old run goes)."""
+    for name in set(os.listdir(path)) - {LOCK_FILE}:
+        entry = os.path.join(path, name)
+        try:
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.remove(entry)
+        except OSError as error:
+            raise UsageError(f"cannot replace {path}: {error.filename or entry}: {error.strerror}") from None
+
+
+def _as_disk_full(error: BaseException, run_path: str) -> DiskFull | None:
+    """`error` as the DiskFull of run `run_path` when it says the disk or quota is full, else None."""
+    if isinstance(error, DiskFull):
+        error.run_dir = error.run_dir or run_path
+        return error
+    reason = disk_full_reason(error) if isinstance(error, Exception) else None
+    if reason is None:
+        return None
+    named = getattr(error, "filename", None) or re.search(r"filename = '([^']*)'", str(error))  # h5py names it so
+    path = named if isinstance(named, str) else named.group(1) if named else run_path
+    return DiskFull(path, reason, run_dir=run_path)
 
 
 def check_run_path(path: str, *, overwrite: bool, resume: bool) -> None:
@@ -117,6 +273,8 @@ def check_run_path(path: str, *, overwrite: bool, resume: bool) -> None:
         read_run_config(path)
     else:
         check_available(path, overwrite)
+    if os.path.isdir(path):  # a run another process writes is refused now, before any data is loaded
+        unlock_directory(path, lock_directory(path))
 
 
 def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
@@ -132,9 +290,11 @@ def open_run(path: str, config, argv: list[str]) -> tuple["RunDirectory", int]:
     run = RunDirectory(path, lock_directory(path))  # before the cut-back: nobody else may be writing
     try:
         start_epoch = prepare_resume(path, to_json(config), defaults)
-    except BaseException:
+        run.append_argv(command)
+        run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)
+    except BaseException as error:
+        if isinstance(error, DiskFull):
+            error.run_dir = path  # the cut-back and these writes can simply be done again
         run.release()
         raise
-    run.append_argv(command)
-    run.set_status("running", reason=f"resumed after epoch {start_epoch}", last_epoch=start_epoch)
     return run, start_epoch

@@ -1,21 +1,89 @@
-"""Write small files so that a reader sees the old or the new content, never half of one."""
+"""Write files so that a reader sees the old or the new content, never half of one; and turn a full
+disk into one line that names the file.
 
+Every writer of initlab writes a temporary file and renames it. Temporary files are created with
+mode 0666 and the user's umask applied by the kernel, like any other file (tempfile.mkstemp would
+make them 0600, and the rename would keep that): collaborators read a run as the umask allows.
+"""
+
+import contextlib
 import os
-import tempfile
+import secrets
+
+from lib.errors import DiskFull, disk_full_reason
 
 TEMPORARY_PREFIX = ".tmp-"  # a file left under this name by a crash is garbage
+PARTIAL = ".partial"  # the other temporary names: `history.h5.partial`, `best_validation.partial.weights.h5`
+
+
+def is_temporary(name: str) -> bool:
+    """A file name that only a write in progress (or one a crash cut short) has."""
+    return name.startswith(TEMPORARY_PREFIX) or name.endswith(PARTIAL) or f"{PARTIAL}." in name
+
+
+def remove_temporaries(folder: str) -> None:
+    """Remove every temporary file under `folder` (its writer holds the folder's lock and has stopped)."""
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if is_temporary(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(parent, name))
+
+
+@contextlib.contextmanager
+def writing(path: str, *temporaries: str):
+    """Around the writing of `path` (through `temporaries`): the temporaries are removed if the write
+    fails, and a full disk or quota becomes DiskFull naming `path`."""
+    try:
+        yield
+    except BaseException as error:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+        reason = disk_full_reason(error) if isinstance(error, Exception) else None
+        if reason is not None and not isinstance(error, DiskFull):
+            raise DiskFull(path, reason) from error
+        raise
+
+
+def _create_temporary(path: str) -> tuple[int, str]:
+    """A new file beside `path`, opened for writing, created 0666 & ~umask."""
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        temporary = os.path.join(folder, f"{TEMPORARY_PREFIX}{secrets.token_hex(4)}-{name}")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
+
+
+@contextlib.contextmanager
+def h5_file(path: str):
+    """An empty h5py.File to fill in the `with` block, then written to `path.partial` and renamed to `path`.
+
+    The file is made in memory (HDF5's core driver, under the name `path.partial`) and written by
+    Python: HDF5 writing to a full disk itself fails only as the file closes, keeps the file open
+    in the library and can crash the process at exit, where Python's write fails cleanly.
+    """
+    import h5py
+
+    partial = path + PARTIAL
+    with writing(path, partial):
+        with h5py.File(partial, "w", driver="core", backing_store=False) as f:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as out:
+            out.write(image)
+        os.replace(partial, path)
 
 
 def write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX, suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
+    with writing(path):
+        descriptor, temporary = _create_temporary(path)
+    with writing(path, temporary):
+        with os.fdopen(descriptor, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

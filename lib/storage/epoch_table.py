@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from lib.errors import UsageError
+from lib.storage import atomic
 
 SCHEMA_VERSION = 1
 COMPLETE = "epochs_complete"  # rows in the table (kept for readers of earlier initlab files)
@@ -72,14 +73,12 @@ class EpochTableWriter:
         self._write()
 
     def _write(self) -> None:
-        partial = self.path + ".partial"
-        with h5py.File(partial, "w") as f:
+        with atomic.h5_file(self.path) as f:
             f.attrs.update(self.attrs)
             f.attrs[COMPLETE] = self.rows
             f.attrs[COLUMNS] = json.dumps(list(self.columns))  # the order rows were written in
             for key, values in self.columns.items():
                 f.create_dataset(key, data=np.asarray(values, dtype=np.float64))
-        os.replace(partial, self.path)
 
     def close(self) -> None:
         """Nothing stays open between epochs; kept so that every writer can be closed alike."""

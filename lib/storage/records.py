@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from lib.errors import UsageError
+from lib.storage import atomic
 from lib.storage.epoch_table import SCHEMA_VERSION
 
 RECORDS_FOLDER = "records"
@@ -34,7 +35,8 @@ class RecordWriter:
         self.dtype = np.dtype(dtype)
         self.compression = compression
         self.epochs: dict[str, list[int]] = {kind: [] for kind in kinds}
-        os.makedirs(os.path.join(run_path, RECORDS_FOLDER), exist_ok=True)
+        with atomic.writing(os.path.join(run_path, RECORDS_FOLDER)):
+            os.makedirs(os.path.join(run_path, RECORDS_FOLDER), exist_ok=True)
         if resume:
             for epoch in record_files(run_path):
                 with h5py.File(os.path.join(run_path, record_file_name(epoch)), "r") as f:
@@ -50,20 +52,13 @@ class RecordWriter:
         for kind in groups:
             self._check_kind(kind)
         path = os.path.join(self.run_path, record_file_name(epoch))
-        partial = path + ".partial"
-        try:
-            with h5py.File(partial, "w") as f:
-                f.attrs["epoch"] = epoch
-                for kind, arrays in groups.items():
-                    group = f.create_group(kind)
-                    for key, array in arrays.items():
-                        group.create_dataset(key, data=np.asarray(array, dtype=self.dtype),
-                                             compression=self.compression, shuffle=self.compression is not None)
-        except BaseException:  # interrupted: the record is discarded, never half-linked
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise
-        os.replace(partial, path)
+        with atomic.h5_file(path) as f:  # interrupted or disk full: the record is discarded, never half-linked
+            f.attrs["epoch"] = epoch
+            for kind, arrays in groups.items():
+                group = f.create_group(kind)
+                for key, array in arrays.items():
+                    group.create_dataset(key, data=np.asarray(array, dtype=self.dtype),
+                                         compression=self.compression, shuffle=self.compression is not None)
         for kind in groups:
             self.epochs[kind].append(epoch)
             self._write_index(kind)
@@ -75,14 +70,12 @@ class RecordWriter:
 
     def _write_index(self, kind: str) -> None:
         path = os.path.join(self.run_path, f"{kind}.h5")
-        partial = path + ".partial"
-        with h5py.File(partial, "w") as f:
+        with atomic.h5_file(path) as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["kind"] = kind
             f.attrs["config"] = self.config_json
             for epoch in self.epochs[kind]:
                 f[f"epoch{epoch}"] = h5py.ExternalLink(record_file_name(epoch), f"/{kind}")
-        os.replace(partial, path)
 
 
 def record_files(run_path: str) -> list[int]:

@@ -6,38 +6,50 @@ epoch, written from the epoch-end hook only (Keras' own callback also hooks ever
 costs measurable time at the paper's batch size of 10). `TaggedScalars` writes tags of the
 caller's choosing into one run folder. Both use TensorBoard's own NumPy-only writer
 (`tensorboard.summary.Writer`), which records the same tensor summaries as `tf.summary.scalar`,
-so runs on the JAX backend need no TensorFlow.
+so runs on the JAX backend need no TensorFlow. A full disk is DiskFull naming the run folder
+(the writer picks the event file's name).
 """
 
 import os
 
 import numpy as np
 
+from lib.errors import disk_full_reason
+from lib.storage import atomic
+
 
 def _writer(log_dir: str):
     from tensorboard.summary import Writer
 
-    os.makedirs(log_dir, exist_ok=True)
-    return Writer(log_dir)
+    with atomic.writing(log_dir):
+        os.makedirs(log_dir, exist_ok=True)
+        return Writer(log_dir)
 
 
 class TaggedScalars:
     """Scalars under tags of the caller's choosing, all in one TensorBoard run folder."""
 
     def __init__(self, log_dir: str):
+        self._log_dir = log_dir
         self._writer = _writer(log_dir)
         self._open = True
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        for tag, value in values.items():
-            self._writer.add_scalar(tag, np.float32(value), step=step)
-        self._writer.flush()
+        with atomic.writing(self._log_dir):
+            for tag, value in values.items():
+                self._writer.add_scalar(tag, np.float32(value), step=step)
+            self._writer.flush()
 
     def close(self) -> None:
-        """Idempotent: a run stopped early closes its writers again on the way out."""
+        """Idempotent: a run stopped early closes its writers again on the way out. Every write was
+        flushed, so a close that finds the disk full (after a write that said so) has nothing to lose."""
         if self._open:
-            self._writer.close()
             self._open = False
+            try:
+                self._writer.close()
+            except Exception as error:
+                if disk_full_reason(error) is None:
+                    raise
 
 
 class TensorBoardScalars:

@@ -118,7 +118,7 @@ def default_output(path: str) -> str:
 
 def run_compare(argv: list[str]) -> int:
     from lib.runs.interruption import Interruption
-    from lib.runs.run_dir import lock_directory
+    from lib.runs.run_dir import lock_directory, unlock_directory
 
     args = parser().parse_args(argv)
     learned = load(args.run_dir)
@@ -161,7 +161,7 @@ def run_compare(argv: list[str]) -> int:
              "arms": summary}, indent=2) + "\n")
     finally:
         if lock is not None:
-            os.close(lock)
+            unlock_directory(holder, lock)
     print(table(summary), flush=True)
     return 0
 
