@@ -1,5 +1,5 @@
-"""Device selection and data-parallel training (DESIGN.md, principle 7): the only module that
-touches a distribution API.
+"""Device selection and data-parallel training on one host (DESIGN.md, principle 7); several hosts
+join one run in lib.distribution.hosts, which makes its DataParallel here.
 
 `--num_gpus 0` hides GPUs before the backend starts, 1 keeps the default device, N > 1 trains
 data-parallel over N GPUs; `-d a:b` names the GPUs a..b. TensorFlow: MirroredStrategy (build
@@ -73,12 +73,15 @@ def mirrored(devices: list[str]):
 
 
 class DataParallel:
-    """JAX: keras.distribution.DataParallel, made the process-wide distribution when created."""
+    """JAX: keras.distribution.DataParallel, made the process-wide distribution when created.
 
-    def __init__(self, devices):
+    auto_shard_dataset=False: each process of a run over several hosts feeds its own slice of every
+    global batch (Keras' auto-sharding needs a tf.data.Dataset)."""
+
+    def __init__(self, devices, *, auto_shard_dataset: bool = True):
         import keras
 
-        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=auto_shard_dataset)
         keras.distribution.set_distribution(self.distribution)
         self.num_replicas_in_sync = len(devices)
 

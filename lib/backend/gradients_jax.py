@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from lib.backend.probe_record import ProbeRecord, probe_spec
+from lib.distribution.local_copies import local_copy
 
 
 def tapped_model(model, spec) -> keras.Model:
@@ -72,8 +73,9 @@ class JaxFeedforwardProbe:
         return s, z, backprop, weight_grads[0::2], weight_grads[1::2]
 
     def capture(self, x: np.ndarray, y: np.ndarray) -> ProbeRecord:
-        trainable = [variable.value for variable in self._model.trainable_variables]
-        non_trainable = [variable.value for variable in self._model.non_trainable_variables]
+        # This process's copy of the weights: on several hosts they span every process (lib.distribution.local_copies).
+        trainable = [local_copy(variable.value) for variable in self._model.trainable_variables]
+        non_trainable = [local_copy(variable.value) for variable in self._model.non_trainable_variables]
         s, z, backprop, kernel_grads, bias_grads = self._capture(trainable, non_trainable, jnp.asarray(x), jnp.asarray(y))
 
         def named(names, arrays):
@@ -82,5 +84,5 @@ class JaxFeedforwardProbe:
         weighted = [layer.name for layer in self._weighted]
         return ProbeRecord(self.layers, named(self.layers, s), named(self.layers, z), named(self.layers, backprop),
                            named(weighted, kernel_grads), named(weighted, bias_grads),
-                           {layer.name: np.asarray(layer.kernel.value) for layer in self._weighted},
-                           {layer.name: np.asarray(layer.bias.value) for layer in self._weighted})
+                           {layer.name: np.asarray(local_copy(layer.kernel.value)) for layer in self._weighted},
+                           {layer.name: np.asarray(local_copy(layer.bias.value)) for layer in self._weighted})

@@ -12,15 +12,17 @@ import io
 import json
 import os
 
+from lib.distribution.options import LAUNCH_FIELDS
 from lib.errors import UsageError
 from lib.runs.checkpoint import checkpoint_epoch
 from lib.storage import atomic
 from lib.storage.epoch_table import is_epoch_table, truncate_epoch_table
 from lib.storage.records import record_file_name, record_files
 
-# how the run was started, not what it computes; and `study`, which runs written before initlab
+# how the run was started, not what it computes (on several hosts: where each process joins, which the
+# resuming command gives anew, lib.distribution.options); and `study`, which runs written before initlab
 # recorded it lack (the study resuming them was chosen from their fields)
-IGNORED_FIELDS = ("overwrite", "resume", "study")
+IGNORED_FIELDS = ("overwrite", "resume", "study", *LAUNCH_FIELDS)
 
 
 def differing_fields(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:

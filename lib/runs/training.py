@@ -3,6 +3,11 @@
 Studies build and compile their model and its input pipeline; this module owns what every
 run does the same way: per-epoch history files, TensorBoard events, run status, and the final
 test-set evaluation written to results.json.
+
+On several hosts (lib.distribution) every process runs this with the same arguments and computes
+everything the training collectives need (the steps, validation, the test-set evaluation, the
+divergence checks, loading the checkpoint), while only process 0 writes: its run is a RunDirectory,
+the others' a lib.distribution.run_files.RunFiles.
 """
 
 import sys
@@ -16,6 +21,7 @@ from callbacks.epoch_history import EpochHistory
 from callbacks.epoch_test_evaluation import EpochTestEvaluation
 from callbacks.stop_on_interruption import StopOnInterruption
 from lib.datasets.splits import Split
+from lib.distribution.hosts import barrier, writes_run_files
 from lib.errors import RunDiverged
 from lib.runs.checkpoint import load_checkpoint
 from lib.runs.history import HistoryFiles
@@ -61,22 +67,24 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     interruption = Interruption()
     callbacks = [StopOnInterruption(interruption), guard, *(callbacks or [])]
     checkpoint = best = None
+    writes = run is not None and writes_run_files()
     if run is not None:
         if test is not None and not test_on_best:
-            callbacks.insert(2, EpochTestEvaluation(test.x, test.y))
+            callbacks.insert(2, EpochTestEvaluation(test.x, test.y))  # on every host: a step of the whole job
         resume = start_epoch > 0
-        callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
-                                                   resume=resume), TensorBoardScalars(run.file("tb"))))
-        if test_on_best:
-            best = BestValidationWeights(run.file(BEST_WEIGHTS), skip=lambda: guard.reason is not None,
-                                         **_best_so_far(run) if resume else {})
-            callbacks.append(best)
-        checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
-        callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
+        if writes:
+            callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
+                                                       resume=resume), TensorBoardScalars(run.file("tb"))))
+            if test_on_best:  # (a study with test_on_best trains on one host)
+                best = BestValidationWeights(run.file(BEST_WEIGHTS), skip=lambda: guard.reason is not None,
+                                             **_best_so_far(run) if resume else {})
+                callbacks.append(best)
+            checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
+            callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
         if resume:
             load_checkpoint(run.path, model)
             inputs["x"].first_batch = start_epoch * steps
-    verbose = progress_verbosity() if verbose is None else verbose
+    verbose = (progress_verbosity() if writes_run_files() else 0) if verbose is None else verbose
 
     def completed_epochs() -> int:
         return checkpoint.last_epoch or start_epoch if checkpoint is not None else start_epoch
@@ -100,21 +108,22 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
                 scores = None if test is None else _evaluate(model, test)
     except BaseException as error:
         _close(callbacks)
-        if run is not None:
+        if writes:
             run.set_stopped(error, last_epoch=completed_epochs())
         raise
     label = "test" if validation_is_test else "val"
     results = {"epochs": epochs,
                f"final_{label}_acc": float(history.history["val_acc"][-1]),
-               f"best_{label}_acc": _best(run, history.history["val_acc"]),
+               f"best_{label}_acc": _best(run if writes else None, history.history["val_acc"]),
                f"final_{label}_loss": float(history.history["val_loss"][-1])}
     if scores is not None:
         results.update(_test_results(scores))
     if test_on_best and run is not None:
         results.update(best_results, diverged=False, epochs_completed=epochs)
-    if run is not None:
+    if writes:
         run.write_json("results.json", results)
         run.set_status("done", last_epoch=epochs)
+    barrier("run files written")  # several hosts: nobody leaves (JAX's 5 s shutdown barrier) before process 0 is done
     return results
 
 

@@ -21,6 +21,7 @@ from lib.config import (
     run_name,
     unit_interval,
 )
+from lib.distribution.options import HostOptions, check_hosts
 from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.hessian.options import HessianOptions
@@ -77,7 +78,7 @@ def gpu_range(text: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConstnetConfig(RunOptions, HessianOptions):
+class ConstnetConfig(RunOptions, HessianOptions, HostOptions):
     study: ClassVar[str] = "constnet"
 
     arch: str = option("constnet", "ConstNet Wide-ResNet or LeakyNet plain CNN", flags=("-a", "--arch"), choices=ARCHS)
@@ -146,7 +147,12 @@ def resolve(config: ConstnetConfig) -> ConstnetConfig:
     elif config.init is not None:
         raise UsageError("--init sets LeakyNet layers; pass -a leakynet with it (ConstNet's init is fixed)")
     sigma_w = config.sigma_w if config.sigma_w >= 0 else (1.0 if config.varnet else 0.0)
-    return dataclasses.replace(config, sigma_w=sigma_w, backend=config.backend or active_backend())
+    config = dataclasses.replace(config, sigma_w=sigma_w, backend=config.backend or active_backend())
+    check_hosts(config)
+    if config.num_hosts > 1 and config.device != "0":
+        raise UsageError("on several hosts each process trains on every device it sees: drop -d (choose a "
+                         "process's GPUs with CUDA_VISIBLE_DEVICES)")
+    return config
 
 
 def default_run_name(config: ConstnetConfig) -> str:

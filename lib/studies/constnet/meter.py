@@ -5,12 +5,14 @@ Weight layers are measured in the original's order (reference/constnet.md §3): 
 classifier, the block convolutions, then the 1x1 shortcuts. The feature measure is initlab's
 addition: the mean correlation between the channels of each block's output on the probe
 images, i.e. feature diversity measured on the features themselves. Everything is reduced
-where the tensors live (correlations.py); only scalars come back to the host.
+where the tensors live (correlations.py); only scalars come back to the host. On several hosts the
+weights are this process's copy (lib.distribution.local_copies): the one-host values.
 """
 
 import keras
 import numpy as np
 
+from lib.distribution.local_copies import call_locally, local_copy
 from lib.studies.constnet import correlations
 
 BLOCK_OUTPUT_SUFFIX = "_out"
@@ -40,7 +42,7 @@ class CorrelationMeter:
         row = {"epoch": float(epoch)}
         for layer in self.weight_layers:
             for measure in correlations.WEIGHT_MEASURES:
-                rows = correlations.weight_rows(layer.kernel.value, measure)
+                rows = correlations.weight_rows(local_copy(layer.kernel.value), measure)
                 row[f"{measure}/{layer.name}"] = correlations.mean_pair_correlation(
                     rows, max_rows=self.max_rows, rng=rng)
         row["diversity"] = correlations.diversity(row[f"backward/{layer.name}"] for layer in self.weight_layers)
@@ -50,7 +52,7 @@ class CorrelationMeter:
 
     def feature_correlations(self) -> list[float]:
         """Mean channel correlation of each block's output, over all probe images and positions."""
-        outputs = [self.features(self.probe_x[i:i + PROBE_BATCH], training=False)
+        outputs = [call_locally(self.features, self.probe_x[i:i + PROBE_BATCH])
                    for i in range(0, len(self.probe_x), PROBE_BATCH)]
         outputs = [list(batch) if isinstance(batch, (list, tuple)) else [batch] for batch in outputs]
         return [correlations.mean_pair_correlation(correlations.channel_rows(

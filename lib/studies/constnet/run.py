@@ -93,6 +93,7 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
     from lib.backend.precision import apply_policy
     from lib.datasets.augment import pad_crop_flip
     from lib.datasets.pipeline import fit_inputs
+    from lib.distribution.hosts import writes_run_files
     from lib.environment import check_backend
     from lib.runs.training import train_and_evaluate
 
@@ -105,7 +106,7 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
         model = build_model(config, test.x.shape[1:], num_classes, steps,
                             synchronized_bn=distribute.synchronized_batch_norm(strategy))
     callbacks = list(extra_callbacks)
-    if run_dir is not None:
+    if run_dir is not None and writes_run_files():  # several hosts: process 0 measures, on its copy of the weights
         callbacks += run_callbacks(config, model, test, run_dir, start_epoch)
     inputs = fit_inputs(train_split, batch_size=config.batch_size, steps_per_epoch=steps, num_classes=num_classes,
                         flat=False, seed=config.seed, augment=None if config.no_augment else pad_crop_flip)
@@ -118,9 +119,8 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
 def run_callbacks(config: ConstnetConfig, model, test, run_dir, start_epoch: int = 0) -> list:
     """Correlations at init and after every epoch; --hessian_every's sharpness; Keras weight files (last,
     best) unless --no-saves."""
-    import keras
-
     from callbacks.epoch_monitor import EpochMonitor
+    from callbacks.model_checkpoint import ModelCheckpoint
     from lib.storage.epoch_table import read_epoch_table
     from lib.studies.constnet.meter import CorrelationMeter
     from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
@@ -138,32 +138,34 @@ def run_callbacks(config: ConstnetConfig, model, test, run_dir, start_epoch: int
     if not config.no_saves:
         best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else None
         os.makedirs(run_dir.file("checkpoints"), exist_ok=True)
-        callbacks += [keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/last.weights.h5"), save_weights_only=True),
-                      keras.callbacks.ModelCheckpoint(run_dir.file("checkpoints/best.weights.h5"), save_weights_only=True,
-                                                      monitor="val_acc", mode="max", save_best_only=True,
-                                                      initial_value_threshold=best_so_far)]
+        callbacks += [ModelCheckpoint(run_dir.file("checkpoints/last.weights.h5"), save_weights_only=True),
+                      ModelCheckpoint(run_dir.file("checkpoints/best.weights.h5"), save_weights_only=True,
+                                      monitor="val_acc", mode="max", save_best_only=True,
+                                      initial_value_threshold=best_so_far)]
     return callbacks
 
 
 def run(config: ConstnetConfig, argv: list[str]) -> int:
     from lib.backend import distribute
     from lib.backend.determinism import enable_deterministic_ops
-    from lib.runs.run_dir import check_run_path, open_run
+    from lib.distribution import hosts
+    from lib.distribution.run_files import check_run_path_on_hosts, open_run_on_hosts
 
     config = resolve(config)
     if config.debug:  # the schedule then drops the rate at the same fractions of the short run
         config = dataclasses.replace(config, epochs=DEBUG_EPOCHS)
     path = run_path(config)
+    if (len(gpu_ids(config.device)) > 1 or config.num_hosts > 1) and config.hessian_every > 0:
+        raise UsageError("--hessian_every runs on one device; pass one -d GPU and one host (or analyse the run "
+                         "afterwards with experiment.py hessian)")
+    joined = hosts.join(config)  # several hosts: before JAX computes anything (None on one host)
     if not config.debug:
-        check_run_path(path, overwrite=config.overwrite, resume=config.resume)
+        check_run_path_on_hosts(path, overwrite=config.overwrite, resume=config.resume)
     if config.deterministic:
         enable_deterministic_ops()
-    if len(gpu_ids(config.device)) > 1 and config.hessian_every > 0:
-        raise UsageError("--hessian_every runs on one device; pass one -d GPU (or analyse the run afterwards "
-                         "with experiment.py hessian)")
-    strategy = distribute.strategy_for_gpu_ids(gpu_ids(config.device))
+    strategy = joined or distribute.strategy_for_gpu_ids(gpu_ids(config.device))
     data = load_data(config)
-    run_dir, start_epoch = (None, 0) if config.debug else open_run(path, config, argv)
+    run_dir, start_epoch = (None, 0) if config.debug else open_run_on_hosts(path, config, argv)
     kind = "ConstNet" if config.arch == "constnet" else f"LeakyNet --init {config.init} alpha {config.lrelu}"
     print(f"constnet: {kind} WRN-{config.layers}-{config.widen_factor}, {config.dataset}, batch {config.batch_size}, "
           f"{config.epochs} epochs of {steps_per_epoch(config, data[0])} steps"

@@ -13,6 +13,7 @@ from typing import ClassVar
 from lib.config import RunOptions, non_negative_int, option, positive_float, positive_int, run_name
 from lib.datasets import DATASETS
 from lib.datasets.splits import StreamSplit
+from lib.distribution.options import HostOptions, check_hosts
 from lib.environment import active_backend
 from lib.errors import UsageError
 from lib.hessian.options import HessianOptions
@@ -40,7 +41,7 @@ NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"
 
 
 @dataclasses.dataclass(frozen=True)
-class GlorotConfig(RunOptions, HessianOptions):
+class GlorotConfig(RunOptions, HessianOptions, HostOptions):
     study: ClassVar[str] = "glorot"
 
     activation: str = option("tanh", "hidden-layer nonlinearity", choices=ACTIVATIONS)
@@ -87,11 +88,16 @@ def resolve(config: GlorotConfig) -> GlorotConfig:
         raise UsageError("--xavier and --init both choose the initializer; pass only one of them")
     if config.hidden_layers not in (None, 4) and config.five_layer:
         raise UsageError("--five_layer and --hidden_layers both set the depth; pass only one of them")
-    return dataclasses.replace(
+    config = dataclasses.replace(
         config,
         init=config.init or ("normalized" if config.xavier else "standard"),
         hidden_layers=config.hidden_layers or (4 if config.five_layer else 3),
         backend=config.backend or active_backend())
+    check_hosts(config)
+    if config.num_hosts > 1 and config.num_gpus > 1:
+        raise UsageError("on several hosts each process trains on every device it sees: drop --num_gpus "
+                         "(choose a process's GPUs with CUDA_VISIBLE_DEVICES)")
+    return config
 
 
 def default_epochs(dataset: str, train) -> int:

@@ -42,6 +42,7 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
     from lib.backend import distribute
     from lib.backend.precision import apply_policy
     from lib.datasets.pipeline import fit_inputs
+    from lib.distribution.hosts import writes_run_files
     from lib.environment import check_backend
     from lib.runs.training import train_and_evaluate
 
@@ -51,9 +52,10 @@ def train(config: GlorotConfig, splits, *, strategy=None, run_dir=None, start_ep
     with distribute.scope(strategy):
         model = build_model(config, int(splits.validation.flat().x.shape[1]), splits.num_classes)
     callbacks = list(extra_callbacks)
-    if run_dir is not None and config.record_every > 0:
+    writes = run_dir is not None and writes_run_files()  # several hosts: process 0 records, on its copy of the weights
+    if writes and config.record_every > 0:
         callbacks.append(recorder(config, splits, run_dir.path, start_epoch=start_epoch))
-    if run_dir is not None and config.hessian_every > 0:
+    if writes and config.hessian_every > 0:
         from lib.hessian.monitor import hessian_monitor
         from lib.hessian.subject import compiled_loss
 
@@ -84,22 +86,26 @@ def recorder(config: GlorotConfig, splits, run_path: str, start_epoch: int = 0):
 
 def run(config: GlorotConfig, argv: list[str]) -> int:
     from lib.backend import distribute
-    from lib.runs.run_dir import check_run_path, open_run
+    from lib.distribution import hosts
+    from lib.distribution.run_files import check_run_path_on_hosts, open_run_on_hosts
 
     config = resolve(config)
     path = run_path(config)
     if config.num_gpus > 1 and config.steps_per_execution > 1:
         raise UsageError("--steps_per_execution > 1 does not work under MirroredStrategy (Keras 3.15); drop it with --num_gpus > 1")
-    if config.num_gpus > 1 and config.hessian_every > 0:
-        raise UsageError("--hessian_every runs on one device; drop it with --num_gpus > 1 (or analyse the run "
-                         "afterwards with experiment.py hessian)")
+    if config.num_hosts > 1 and config.steps_per_execution > 1:
+        raise UsageError("--steps_per_execution > 1 is untested on several hosts; drop it with --num_hosts > 1")
+    if (config.num_gpus > 1 or config.num_hosts > 1) and config.hessian_every > 0:
+        raise UsageError("--hessian_every runs on one device; drop it with --num_gpus or --num_hosts > 1 (or analyse "
+                         "the run afterwards with experiment.py hessian)")
     if config.debug and config.resume:
         raise UsageError("--debug runs save nothing, so there is nothing to --resume")
+    joined = hosts.join(config)  # several hosts: before JAX computes anything (None on one host)
     if not config.debug:
-        check_run_path(path, overwrite=config.overwrite, resume=config.resume)
-    strategy = distribute.strategy_for_gpus(config.num_gpus)
+        check_run_path_on_hosts(path, overwrite=config.overwrite, resume=config.resume)
+    strategy = joined or distribute.strategy_for_gpus(config.num_gpus)
     config, splits = load_data(config)
-    run_dir, start_epoch = (None, 0) if config.debug else open_run(path, config, argv)
+    run_dir, start_epoch = (None, 0) if config.debug else open_run_on_hosts(path, config, argv)
     print(f"glorot: {config.activation}, {config.hidden_layers} hidden x {config.units}, init {config.init}, "
           f"{config.dataset}, batch {config.batch_size}, {config.epochs} epochs of {config.steps_per_epoch} steps"
           + (f" -> {path}" if run_dir else " (debug: nothing saved)")
