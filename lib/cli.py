@@ -14,7 +14,11 @@ from lib.errors import RunInterrupted, RunStopped, UsageError
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
             "analyze": "draw the paper's figures and a summary table from recorded run directories",
             "resume": "continue an interrupted run directory from its last completed epoch",
-            "hessian": "top eigenvalues, trace and spectral density of a run's loss Hessian (hessian/<label>.h5)"}
+            "hessian": "top eigenvalues, trace and spectral density of a run's loss Hessian (hessian/<label>.h5)",
+            "sweep": "every point of a grid file as its own run, as Ray tasks, then sweep.csv (without a grid file: "
+                     "the seven LeakyNet runs of lrnet_experiment.sh, constnet flags)"}
+# `sweep FLAGS` with no grid file is this study's own sweep command: lrnet_experiment.sh's command line
+FLAG_SWEEP_STUDY = "constnet"
 
 
 def commands() -> dict:
@@ -22,7 +26,8 @@ def commands() -> dict:
     from lib.studies import STUDIES, study
 
     table = {"preview": (COMMANDS["preview"], run_preview), "analyze": (COMMANDS["analyze"], run_analyze),
-             "resume": (COMMANDS["resume"], run_resume), "hessian": (COMMANDS["hessian"], run_hessian)}
+             "resume": (COMMANDS["resume"], run_resume), "hessian": (COMMANDS["hessian"], run_hessian),
+             "sweep": (COMMANDS["sweep"], run_sweep)}
     for name in STUDIES.names():
         table.update(study(name).commands)
     return table
@@ -65,11 +70,24 @@ def run_hessian(argv: list[str]) -> int:
     return run(argv)
 
 
+def run_sweep(argv: list[str]) -> int:
+    """`sweep GRID.yaml [engine flags]` (lib.sweeps); `sweep [FLAGS]` without a grid file is FLAG_SWEEP_STUDY's
+    `sweep` subcommand, so lrnet_experiment.sh's command line keeps working."""
+    if argv and (not argv[0].startswith("-") or argv[0] in ("-h", "--help")):
+        from lib.sweeps.command import run_grid_sweep
+
+        return run_grid_sweep(argv)
+    from lib.studies import study
+
+    return study(FLAG_SWEEP_STUDY).subcommands["sweep"][1](argv)
+
+
 def analyze_parser() -> OneLineParser:
     from lib.studies import STUDIES, study
 
     parser = OneLineParser(prog="experiment.py analyze", description=COMMANDS["analyze"])
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. model_history/shapeset/<name>")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. model_history/shapeset/<name>; "
+                                                                          "or one sweep folder (experiment.py sweep): its comparison")
     parser.add_argument("--out", help="folder for the PNGs and summary.csv (default: RUN_DIR/report for one run, "
                                       "./report for several); files of the same name are replaced")
     for name in STUDIES.names():
@@ -82,6 +100,11 @@ def run_analyze(argv: list[str]) -> int:
     """Each study draws its own report (glorot: the paper's figures; constnet: correlation curves), then
     the Hessian analyses the runs hold (`experiment.py hessian`) are drawn side by side."""
     args = analyze_parser().parse_args(argv)
+    from lib.sweeps.report import is_sweep_folder, write_sweep_report
+
+    if len(args.run_dirs) == 1 and is_sweep_folder(args.run_dirs[0]):
+        write_sweep_report(args.run_dirs[0], args.out, print)
+        return 0
     from lib.analysis.files import default_out
     from lib.hessian.report import write_hessian_report
     from lib.studies import study_of_runs
@@ -95,15 +118,19 @@ def run_analyze(argv: list[str]) -> int:
 
 
 def run_resume(argv: list[str]) -> int:
-    """`resume RUN_DIR`: the run's own config.json, with --resume."""
+    """`resume RUN_DIR`: the run's own config.json, with --resume; on several hosts, this process's own
+    --num_hosts / --coordinator / --host_index (never config.json's: lib.distribution.options)."""
+    from lib.distribution.options import HostOptions, launch_options
+
     parser = OneLineParser(prog="experiment.py resume", description=COMMANDS["resume"])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. model_history/shapeset/<name>")
+    add_flags(parser, HostOptions)
     args = parser.parse_args(argv)
     from lib.runs.resume import read_run_config
     from lib.studies import config_of_run
 
     chosen, config = config_of_run(args.run_dir, read_run_config(args.run_dir), "resumed")
-    config = dataclasses.replace(config, resume=True, overwrite=False)
+    config = dataclasses.replace(config, resume=True, overwrite=False, **launch_options(type(config), args))
     if os.path.realpath(chosen.run_path(config)) != os.path.realpath(args.run_dir):
         raise UsageError(f"{args.run_dir} was moved from {chosen.run_path(config)}; resume it there, or pass its flags "
                          "with --resume --output_dir/--name pointing here")

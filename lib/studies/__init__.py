@@ -31,6 +31,10 @@ class Study:
     # hessian(run_path, config, *, epoch, split, count) -> lib.hessian.subject.HessianSubject: the run's model
     # with the weights of `epoch` (None: its checkpoint; 0: its initialization), its loss and `count` examples
     hessian: Callable | None = None
+    # run_state(run_path) -> dict | None: the run's status as status.json holds it ({"state", "last_epoch",
+    # "reason"}), None when nothing of it is kept; for a run directory that is not one status.json (abc:
+    # trial_<i>/ folders). Sweeps read it to skip, resume or start a run (default: lib.sweeps.state.read_status)
+    run_state: Callable[[str], dict | None] | None = None
 
 
 STUDIES = Registry("study")

@@ -6,7 +6,7 @@ config.py        the flags (ConstnetConfig) and their resolution   run.py   buil
 correlations.py  mean pair correlations of weight rows and channels (keras.ops, on the device)
 meter.py         one correlations.h5 row per epoch     writers.py  correlations.h5 and TensorBoard
 schedules.py     the epoch-step learning-rate drops (SGD in PyTorch's form: lib/optimizers/pytorch_sgd.py)
-sweep.py         the LeakyNet `sweep` command
+sweep.py         the LeakyNet sweep (`constnet sweep`, also `sweep` without a grid file), through lib.sweeps
 frames.py / plots.py / report.py                       `analyze`: correlation curves
 """
 
@@ -43,5 +43,5 @@ def hessian_subject(run_path, config, **request):
 
 
 register(Study("constnet", ConstnetConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               commands={"sweep": (SWEEP_HELP, sweep)},
+               subcommands={"sweep": (SWEEP_HELP, sweep)},
                hessian=hessian_subject))

@@ -1,12 +1,18 @@
-"""`experiment.py sweep`: the seven LeakyNet runs of the original's lrnet_experiment.sh, one table.
+"""`experiment.py sweep [constnet flags]` (also `constnet sweep`): the seven LeakyNet runs of the
+original's lrnet_experiment.sh, through the sweep engine (lib.sweeps), then one table.
 
 Every run gets the script's flags (--layers 16 --widen-factor 10 --batchnorm --lr 0.03
 --no-saves -a leakynet --lrelu 0.01), then the user's flags (which override them, e.g.
---widen-factor 1 --epochs 3 --dataset digits for a CPU-sized sweep), then its --init.
+--widen-factor 1 --epochs 3 --dataset digits for a CPU-sized sweep), then its --init. The runs are
+placed and named as a single run of those flags would be (<output_dir>/<dataset>/lrnet_<init>/),
+as before the engine; the sweep's own files go in <output_dir>/lrnet_sweep/. As a single run, an
+existing run directory is refused unless --resume (finish the sweep: finished runs are kept, the
+others resumed or started) or --overwrite (start all seven over). The same seven runs as a grid
+file: lib/sweeps/grids/leakynet.yaml.
 """
 
 import csv
-import json
+import dataclasses
 import os
 
 from lib.errors import UsageError
@@ -16,14 +22,17 @@ SCRIPT_FLAGS = ["--layers", "16", "--widen-factor", "10", "--batchnorm", "--lr",
                 "-a", "leakynet", "--lrelu", "0.01"]
 SWEPT_FLAGS = ("--init", "-a", "--arch", "--name")
 SUMMARY_FILE = "lrnet_sweep.csv"
+SWEEP_FOLDER = "lrnet_sweep"  # under --output_dir: plan.json, sweep.csv, logs/
 SWEEP_DESCRIPTION = "the seven LeakyNet runs of lrnet_experiment.sh, one table (constnet flags override its defaults)"
 
 
-def sweep_configs(argv: list[str]) -> list:
-    """The seven resolved configs, checked (flags, free run directories) before any run starts."""
+def leakynet_plan(argv: list[str]):
+    """The seven runs as a lib.sweeps plan, every flag and run directory checked before any run starts."""
     from lib.config import OneLineParser, add_flags, from_namespace
     from lib.runs.run_dir import check_available
-    from lib.studies.constnet.config import ConstnetConfig, resolve, run_path
+    from lib.studies.constnet.config import ConstnetConfig, resolve
+    from lib.sweeps.grid import Axis, Grid
+    from lib.sweeps.plan import make_plan
 
     given = [arg.split("=")[0] for arg in argv]
     clash = next((flag for flag in SWEPT_FLAGS if flag in given), None)
@@ -31,30 +40,36 @@ def sweep_configs(argv: list[str]) -> list:
         raise UsageError(f"sweep sets {clash} itself for each of its runs; leave it out")
     parser = OneLineParser(prog="experiment.py sweep", description=SWEEP_DESCRIPTION)
     add_flags(parser, ConstnetConfig)
-    configs = [resolve(from_namespace(ConstnetConfig, parser.parse_args([*SCRIPT_FLAGS, *argv, "--init", init])))
-               for init in GRID]
-    for config in configs:
-        check_available(run_path(config), config.overwrite)
-    return configs
+    first = resolve(from_namespace(ConstnetConfig, parser.parse_args([*SCRIPT_FLAGS, *argv, "--init", GRID[0]])))  # --help here
+    if first.debug:
+        raise UsageError("--debug runs save nothing, so the sweep could not see them end; run one with experiment.py constnet")
+    if getattr(first, "num_hosts", 1) > 1:
+        raise UsageError("the sweep runs each run as one process; start a run over several hosts on its own (docs/scaling.md)")
+    if first.resume and first.overwrite:
+        raise UsageError("--resume continues the runs and --overwrite replaces them; pass only one of them")
+    own = ("--resume", "--overwrite")  # how the sweep treats existing runs, not flags of the runs
+    grid = Grid("experiment.py sweep", "constnet", SWEEP_FOLDER, (*SCRIPT_FLAGS, *(arg for arg in argv if arg not in own)),
+                (Axis(("--init",), tuple((init,) for init in GRID)),), metric="best_test_acc",
+                columns=("best_test_acc", "final_test_acc"))
+    plan = make_plan(grid, first.output_dir, in_sweep_folder=False)
+    if not (first.resume or first.overwrite):
+        for run in plan.runs:
+            check_available(run.path, False)
+    return dataclasses.replace(plan, replace=first.overwrite)
 
 
 def run_sweep(argv: list[str]) -> int:
-    configs = sweep_configs(argv)  # flag errors and --help before Keras starts
-    import keras
+    from lib.sweeps.command import run_sweep as run_plan
+    from lib.sweeps.engine import EngineOptions
+    from lib.sweeps.table import format_table, plan_rows
 
-    from lib.studies.constnet import run as constnet
-    from lib.studies.constnet.config import run_path
-
-    rows = []
-    for index, config in enumerate(configs, 1):
-        print(f"\nsweep run {index}/{len(configs)}: --init {config.init}", flush=True)
-        keras.backend.clear_session()
-        constnet.run(config, [*SCRIPT_FLAGS, *argv, "--init", config.init])
-        results_path = os.path.join(run_path(config), "results.json")
-        rows.append(summary_row(config, results_path))
-    table = format_table(rows)
-    print("\nLeakyNet sweep (lrnet_experiment.sh): best test accuracy per --init\n" + table, flush=True)
-    out = os.path.join(configs[0].output_dir, configs[0].dataset, SUMMARY_FILE)
+    plan = leakynet_plan(argv)  # flag errors and --help before any run starts
+    code = run_plan(plan, EngineOptions(address=os.environ.get("RAY_ADDRESS")))
+    if code != 0:
+        return code
+    rows = [summary_row(config, row) for config, row in zip(plan.configs, plan_rows(plan))]
+    print("\nLeakyNet sweep (lrnet_experiment.sh): best test accuracy per --init\n" + format_table(rows), flush=True)
+    out = os.path.join(plan.configs[0].output_dir, plan.configs[0].dataset, SUMMARY_FILE)
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -63,20 +78,10 @@ def run_sweep(argv: list[str]) -> int:
     return 0
 
 
-def summary_row(config, results_path: str) -> dict:
-    with open(results_path) as f:
-        results = json.load(f)
+def summary_row(config, row: dict) -> dict:
+    """The LeakyNet table's row: the --init, its number of averaging layers, best and final test accuracy."""
     codes = parse_init_string(config.init, config.layers)
-    return {"init": config.init, "averaging_layers": codes.count("1"),
-            "best_test_acc_percent": round(100 * results["best_test_acc"], 2),
-            "final_test_acc_percent": round(100 * results["final_test_acc"], 2),
-            "run": os.path.dirname(results_path)}
-
-
-def format_table(rows: list[dict]) -> str:
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(row[c])) for row in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(row[c]).ljust(widths[c]) for c in columns) for row in rows]
-    return "\n".join(lines)
-
+    percent = {key: None if row.get(key) is None else round(100 * row[key], 2) for key in ("best_test_acc", "final_test_acc")}
+    return {"init": config.init, "averaging_layers": codes.count("1"), "best_test_acc_percent": percent["best_test_acc"],
+            "final_test_acc_percent": percent["final_test_acc"], "status": row["status"],
+            "run": os.path.join(config.output_dir, config.dataset, os.path.basename(row["path"]))}
