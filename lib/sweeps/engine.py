@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import tempfile
@@ -153,6 +154,8 @@ def ray_session(options: EngineOptions):
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                     runtime_env={"env_vars": forwarded_environment()})
     temporary = tempfile.mkdtemp(prefix="ray-", dir=os.environ.get("RAY_TMPDIR")) if embedded else None
+    if embedded:  # the embedded Ray's token for this session only: Ray would otherwise write ~/.ray/auth_token
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     try:
         if embedded:
             ray.init(_temp_dir=temporary, **settings)

@@ -34,7 +34,11 @@ class RayCluster:
         with open(self.log, "w") as log:
             self.process = subprocess.Popen([sys.executable, CLUSTER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=log, text=True, env=self.env, cwd=str(folder))
-        started = self._answer()
+        try:
+            started = self._answer()
+        except RuntimeError:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+            raise
         self.address, self.nodes = started["address"], started["nodes"]
 
     def _answer(self) -> dict:
