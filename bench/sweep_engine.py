@@ -16,7 +16,7 @@ Tiny runs are the worst case for the overhead: their few seconds are mostly inte
 TensorFlow start-up. On a 2-core machine P = 2 runs two of them on two cores, so the ratio's
 ceiling is 2 minus what the two cost each other, and whatever else the machine runs meanwhile
 takes its share (the load average is printed). Ray gives each task OMP_NUM_THREADS = its CPUs (1),
-which the hand-started runs do not have; `--rounds R` alternates the sides R times.
+which the hand-started runs do not have; `--rounds R` repeats the four measurements R times.
 
     python bench/sweep_engine.py [--runs 8] [--parallel 2] [--epochs 3] [--rounds 1]
 """
@@ -77,7 +77,8 @@ def engine(grid: str, folder: str, parallel: int) -> tuple[float, list[float]]:
     """The sweep command's wall time and the tasks' own durations (its `end` lines)."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, os.path.join(REPO, "experiment.py"), "sweep", grid, "--output_dir", folder,
-                             "--parallel", str(parallel)], cwd=REPO, capture_output=True, text=True)
+                             "--parallel", str(parallel)], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "RAY_TMPDIR": os.path.dirname(grid)})  # Ray's session files in the bench's folder
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"the sweep failed:\n{result.stdout}\n{result.stderr}")

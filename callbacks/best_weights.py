@@ -1,16 +1,17 @@
 """Keeps the weights of the epoch with the best validation accuracy, for studies whose test score is
 that model's (the weight-norm code evaluates its best-validation checkpoint on test at the end).
 
-Written to a temporary name and renamed, so the file always holds one whole epoch's weights. An epoch
+Written by callbacks.weight_files.save_weights, so the file always holds one whole epoch's weights. An epoch
 cut short by divergence (`skip()` true) is never kept: its validation score was measured on weights
 that are no longer finite. A resumed run passes the best score of its earlier epochs as `best`.
 """
 
 import math
-import os
 from typing import Callable
 
 import keras
+
+from callbacks.weight_files import save_weights
 
 MONITOR = "val_acc"
 
@@ -26,8 +27,5 @@ class BestValidationWeights(keras.callbacks.Callback):
         score = float((logs or {}).get(MONITOR, math.nan))
         if self.skip() or not score > self.best:  # the first best epoch wins ties, as ModelCheckpoint's
             return
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        temporary = self.path.replace(".weights.h5", ".partial.weights.h5")  # Keras wants the .weights.h5 suffix
-        self.model.save_weights(temporary)
-        os.replace(temporary, self.path)
+        save_weights(self.model, self.path)
         self.best, self.best_epoch = score, epoch + 1

@@ -98,19 +98,20 @@ def analyze_parser() -> OneLineParser:
 
 def run_analyze(argv: list[str]) -> int:
     """Each study draws its own report (glorot: the paper's figures; constnet: correlation curves), then
-    the Hessian analyses the runs hold (`experiment.py hessian`) are drawn side by side."""
+    the Hessian analyses the runs hold (`experiment.py hessian`) are drawn side by side. One sweep folder
+    (its plan.json): the sweep's comparison over seeds instead (lib.sweeps.report)."""
     args = analyze_parser().parse_args(argv)
     from lib.sweeps.report import is_sweep_folder, write_sweep_report
 
+    def progress(line):
+        print(line, flush=True)
+
     if len(args.run_dirs) == 1 and is_sweep_folder(args.run_dirs[0]):
-        write_sweep_report(args.run_dirs[0], args.out, print)
+        write_sweep_report(args.run_dirs[0], args.out, progress)
         return 0
     from lib.analysis.files import default_out
     from lib.hessian.report import write_hessian_report
     from lib.studies import study_of_runs
-
-    def progress(line):
-        print(line, flush=True)
 
     study_of_runs(args.run_dirs).analyze(args.run_dirs, args, progress)
     write_hessian_report(args.run_dirs, args.out or default_out(args.run_dirs), progress)

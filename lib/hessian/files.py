@@ -59,8 +59,7 @@ class HessianRecord:
 def write(run_path: str, record: HessianRecord) -> str:
     path = hessian_path(run_path, record.label)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path + ".partial"
-    with h5py.File(partial, "w") as f:
+    with atomic.h5_file(path) as f:
         f.attrs.update(settings=json.dumps(dataclasses.asdict(record.settings)), epoch=record.epoch, split=record.split,
                        examples=record.examples, parameters=record.whole.size, backend=record.backend,
                        layers=json.dumps([s.name for s in record.spectra[1:]]))
@@ -70,7 +69,6 @@ def write(run_path: str, record: HessianRecord) -> str:
             for name in (*ARRAYS, *OPTIONAL_ARRAYS):
                 if getattr(spectrum, name) is not None:
                     group.create_dataset(name, data=np.asarray(getattr(spectrum, name)))
-    os.replace(partial, path)
     _write_summary(run_path)
     return path
 

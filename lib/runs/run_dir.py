@@ -20,6 +20,7 @@ import time
 import weakref
 
 from lib.errors import DiskFull, RunDiverged, RunInterrupted, RunStopped, UsageError, disk_full_reason
+from lib.processes import process_alive
 from lib.storage import atomic
 
 STATES = ("running", "done", "diverged", "failed", "interrupted")
@@ -122,20 +123,10 @@ def _holder(descriptor: int) -> str:
             pid, host = int(fields[0]), fields[1]
             if host != socket.gethostname():
                 return f"pid {pid} on host {host}"
-            if _alive(pid):
+            if process_alive(pid):
                 return f"pid {pid}"
         time.sleep(0.05)
     return "pid unknown" if pid is None else f"locked by pid {pid}, which has ended: a process it started holds the lock"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 class RunDirectory:
@@ -156,6 +147,7 @@ class RunDirectory:
         check_available(path, overwrite)
         if os.path.exists(path) and not os.path.isdir(path):
             raise UsageError(f"{path} is a file, not a run directory; remove it or choose another --name")
+        existed = os.path.isdir(path)
         try:
             os.makedirs(path, exist_ok=overwrite)
         except FileExistsError:  # made by another process since check_available
@@ -166,7 +158,12 @@ class RunDirectory:
             if reason is not None:
                 raise DiskFull(path, reason) from None
             raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
-        run = cls(path, lock_directory(path))
+        try:
+            run = cls(path, lock_directory(path))
+        except DiskFull:
+            if not existed:  # made just now: removed, so the same command can simply run again
+                shutil.rmtree(path, ignore_errors=True)
+            raise
         try:
             if overwrite:
                 _empty(path)

@@ -68,28 +68,29 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
     callbacks = [StopOnInterruption(interruption), guard, *(callbacks or [])]
     checkpoint = best = None
     writes = run is not None and writes_run_files()
-    if run is not None:
-        if test is not None and not test_on_best:
-            callbacks.insert(2, EpochTestEvaluation(test.x, test.y))  # on every host: a step of the whole job
-        resume = start_epoch > 0
-        if writes:
-            callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"), config_json,
-                                                       resume=resume), TensorBoardScalars(run.file("tb"))))
-            if test_on_best:  # (a study with test_on_best trains on one host)
-                best = BestValidationWeights(run.file(BEST_WEIGHTS), skip=lambda: guard.reason is not None,
-                                             **_best_so_far(run) if resume else {})
-                callbacks.append(best)
-            checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
-            callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
-        if resume:
-            load_checkpoint(run.path, model)
-            inputs["x"].first_batch = start_epoch * steps
     verbose = (progress_verbosity() if writes_run_files() else 0) if verbose is None else verbose
 
     def completed_epochs() -> int:
         return checkpoint.last_epoch or start_epoch if checkpoint is not None else start_epoch
 
-    try:
+    try:  # from the first file on: whatever stops the run (a full disk, a bad checkpoint) is its final status
+        if run is not None:
+            if test is not None and not test_on_best:
+                callbacks.insert(2, EpochTestEvaluation(test.x, test.y))  # on every host: a step of the whole job
+            resume = start_epoch > 0
+            if writes:
+                callbacks.append(EpochHistory(HistoryFiles(run.file("history.h5"), run.file("history.csv"),
+                                                           config_json, resume=resume),
+                                              TensorBoardScalars(run.file("tb"))))
+                if test_on_best:  # (a study with test_on_best trains on one host)
+                    best = BestValidationWeights(run.file(BEST_WEIGHTS), skip=lambda: guard.reason is not None,
+                                                 **_best_so_far(run) if resume else {})
+                    callbacks.append(best)
+                checkpoint = EpochCheckpoint(run.path, skip=lambda: guard.reason is not None)
+                callbacks.append(checkpoint)  # last: a checkpoint means every file holds its epoch
+            if resume:
+                load_checkpoint(run.path, model)
+                inputs["x"].first_batch = start_epoch * steps
         with interruption.handling(model):
             history = model.fit(**inputs, epochs=epochs, initial_epoch=start_epoch,
                                 validation_data=(validation.x, validation.y),

@@ -9,10 +9,14 @@ make them 0600, and the rename would keep that): collaborators read a run as the
 import contextlib
 import os
 import secrets
+import shutil
 
 from lib.errors import DiskFull, disk_full_reason
+from lib.processes import process_alive
 
 TEMPORARY_PREFIX = ".tmp-"  # a file left under this name by a crash is garbage
+MEMORY_FOLDER = "/dev/shm"  # Linux's memory-backed file system: where a library's file is made (library_file)
+MEMORY_PREFIX = ".initlab-"  # + the writer's pid: library_file's files in MEMORY_FOLDER
 PARTIAL = ".partial"  # the other temporary names: `history.h5.partial`, `best_validation.partial.weights.h5`
 
 
@@ -76,6 +80,61 @@ def h5_file(path: str):
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as out:
             out.write(image)
         os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def library_file(path: str, *, size: int):
+    """A path for a library that writes a file only by name (Keras' save_weights) to write about `size`
+    bytes to; what it wrote is then copied to `path` by Python and renamed.
+
+    The library writes into MEMORY_FOLDER when that has room for it, for the reason h5_file builds its
+    files in memory: HDF5 cut short by a full disk crashes the process at exit (measured with Keras'
+    save_weights on a full tmpfs: a segfault after the error). Python's copy fails cleanly, as DiskFull.
+    The file there is named after this process, so that one a SIGKILL left is removed by the next write
+    (memory is not freed by a reboot-free cluster node). Without such a folder (macOS) the library writes
+    beside `path`, where remove_temporaries finds what a crash left.
+    """
+    in_memory = _has_room(MEMORY_FOLDER, 2 * size)
+    if in_memory:
+        _remove_orphans(MEMORY_FOLDER)
+    folder = MEMORY_FOLDER if in_memory else os.path.dirname(os.path.abspath(path))
+    owner = f"{MEMORY_PREFIX}{os.getpid()}-" if in_memory else TEMPORARY_PREFIX
+    temporary = os.path.join(folder, f"{owner}{secrets.token_hex(4)}-{os.path.basename(path)}")
+    try:
+        with writing(path, temporary):
+            yield temporary
+        if not in_memory:
+            os.replace(temporary, path)
+            return
+        with writing(path):
+            descriptor, copy = _create_temporary(path)
+        with writing(path, copy):
+            with open(temporary, "rb") as source, os.fdopen(descriptor, "wb") as target:
+                shutil.copyfileobj(source, target)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(copy, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+
+
+def _has_room(folder: str, size: int) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # no such folder; no statvfs (Windows)
+        return False
+    return stats.f_bavail * stats.f_frsize > size
+
+
+def _remove_orphans(folder: str) -> None:
+    """Remove library_file's files in `folder` whose process has ended (a SIGKILL during the write)."""
+    for name in os.listdir(folder):
+        pid = name[len(MEMORY_PREFIX):].split("-", 1)[0]
+        if name.startswith(MEMORY_PREFIX) and pid.isdigit() and not process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+
 
 
 def write_text(path: str, text: str) -> None:

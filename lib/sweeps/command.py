@@ -10,12 +10,12 @@ import os
 import shlex
 
 from lib.config import OneLineParser, non_negative_float, positive_int
-from lib.errors import UsageError
+from lib.errors import RunInterrupted, UsageError
 from lib.storage import atomic
 from lib.sweeps.engine import EngineOptions, run_plan
 from lib.sweeps.grid import read_grid
 from lib.sweeps.plan import PLAN_FILE, Plan, make_plan, to_json
-from lib.sweeps.state import run_state
+from lib.sweeps.state import FINISHED, run_state
 from lib.sweeps.table import format_table, plan_rows, write_sweep_csv
 from lib.sweeps.task import decide
 
@@ -54,8 +54,13 @@ def grid_path(text: str) -> str:
 def run_grid_sweep(argv: list[str]) -> int:
     args = sweep_parser().parse_args(argv)
     plan = make_plan(read_grid(grid_path(args.grid)), args.output_dir)  # every error before anything is written
-    options = EngineOptions(args.parallel, args.cpus_per_run, args.gpus_per_run, args.address or os.environ.get("RAY_ADDRESS"))
-    return run_sweep(plan, options, dry_run=args.dry_run)
+    return run_sweep(plan, EngineOptions(args.parallel, args.cpus_per_run, args.gpus_per_run, args.address or ray_address()),
+                     dry_run=args.dry_run)
+
+
+def ray_address() -> str | None:
+    """$RAY_ADDRESS, Ray's own variable for the cluster to join; None (Ray embedded) when unset or empty."""
+    return os.environ.get("RAY_ADDRESS") or None
 
 
 def run_sweep(plan: Plan, options: EngineOptions, *, dry_run: bool = False) -> int:
@@ -69,18 +74,23 @@ def run_sweep(plan: Plan, options: EngineOptions, *, dry_run: bool = False) -> i
     except OSError as error:
         raise UsageError(f"cannot create the sweep folder {plan.directory}: {error.strerror}") from None
     atomic.write_text(os.path.join(plan.directory, PLAN_FILE), to_json(plan))
+    outcomes = []
     if dry_run:
         print_plan(plan)
     else:
-        run_plan(plan, options)
-    rows = plan_rows(plan)
+        try:
+            outcomes = run_plan(plan, options)
+        except RunInterrupted:  # the runs stopped and wrote their status: sweep.csv says where each stands
+            write_sweep_csv(plan.directory, plan_rows(plan))
+            raise
+    rows = plan_rows(plan, outcomes)
     path = write_sweep_csv(plan.directory, rows)
     shown = ["run", "status", "epochs", *(column for column in plan.grid.columns if any(column in row for row in rows))]
     print(f"\n{format_table(rows, shown)}\nwrote {path}", flush=True)
-    unfinished = [row["run"] for row in rows if row["status"] not in ("done", "diverged")]
+    unfinished = [row["run"] for row in rows if row["status"] not in FINISHED]
     if unfinished and not dry_run:
         print(f"{len(unfinished)} run(s) not finished (logs in {os.path.join(plan.directory, 'logs')}); "
-              "run the same command again to resume them", flush=True)
+              f"{plan.resume_advice}", flush=True)
     return 0 if dry_run or not unfinished else 1
 
 

@@ -25,12 +25,11 @@ from lib.errors import RunInterrupted, UsageError
 from lib.sweeps.plan import Plan, PlannedRun
 from lib.sweeps.progress import Progress
 from lib.sweeps.state import run_state
-from lib.sweeps.task import HEADER, Outcome, execute
+from lib.sweeps.task import HEADER, REPO, Outcome, execute
 
 MAX_RETRIES = 3  # system failures only (a dead worker or node), as Ray's default; each retry resumes
 POLL_S = 1.0  # how often the driver looks for runs that started (their log's attempt header)
 CANCEL_WAIT_S = 40.0  # after Ctrl-C: how long stopping runs get to checkpoint and write their status
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORWARDED_ENV = ("KERAS_HOME",)  # and every INITLAB_* variable: the driver's settings reach every run
 LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
 ATTEMPT = re.compile(rf"^{re.escape(HEADER)} (\w+) on node (\S+)", re.MULTILINE)
@@ -44,7 +43,7 @@ class EngineOptions:
     address: str | None = None  # a Ray cluster to join; None: an embedded Ray on this machine
 
 
-def run_plan(plan: Plan, options: EngineOptions, print_line=print) -> list[Outcome]:
+def run_plan(plan: Plan, options: EngineOptions) -> list[Outcome]:
     """Run every planned run that is not finished; return one Outcome per planned run, in plan order."""
     outcomes = {}
     for run in plan.runs:
@@ -52,7 +51,7 @@ def run_plan(plan: Plan, options: EngineOptions, print_line=print) -> list[Outco
         if state.finished and not plan.replace:
             outcomes[run.name] = Outcome(run.name, "skip", state.state, state.last_epoch)
     to_run = [run for run in plan.runs if run.name not in outcomes]
-    progress = Progress(len(plan.runs), done=len(outcomes), parallel=options.parallel, print_line=print_line)
+    progress = Progress(len(plan.runs), done=len(outcomes), parallel=options.parallel)
     if to_run:
         with ray_session(options) as ray, _sigterm_as_interrupt():
             outcomes.update(_drive(ray, plan, to_run, options, progress))
@@ -77,7 +76,7 @@ def _drive(ray, plan: Plan, to_run: list[PlannedRun], options: EngineOptions, pr
                     progress.started(run.name, action, node)
             for ref in ready:
                 run = in_flight.pop(ref)
-                outcome = _result(ray, ref, run)
+                outcome = outcome_of(ray, ref, run)
                 outcomes[run.name] = outcome
                 progress.ended(outcome)
     except KeyboardInterrupt as error:
@@ -87,16 +86,18 @@ def _drive(ray, plan: Plan, to_run: list[PlannedRun], options: EngineOptions, pr
         if in_flight:
             ray.wait(list(in_flight), num_returns=len(in_flight), timeout=CANCEL_WAIT_S)
         signal_number = error.exit_code - 128 if isinstance(error, RunInterrupted) else signal.SIGINT
-        raise RunInterrupted(signal_number, "the sweep was interrupted; run the same command again to finish it") from None
+        raise RunInterrupted(signal_number, f"the sweep was interrupted; {plan.resume_advice}") from None
     return outcomes
 
 
-def _result(ray, ref, run: PlannedRun) -> Outcome:
+def outcome_of(ray, ref, run: PlannedRun) -> Outcome:
+    """The finished task's Outcome; a task Ray could not complete is a failed run, with the reason in one line."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as error:  # the task could not run: node lost beyond retries, cancelled, ...
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        return Outcome(run.name, "lost", "failed", reason=f"{type(error).__name__}: {lines[0] if lines else ''}"[:300])
+        cause = getattr(error, "cause", None) or error  # a RayTaskError's text starts with the worker's title
+        first_line = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+        return Outcome(run.name, "lost", "failed", reason=f"{type(cause).__name__}: {first_line}"[:300])
 
 
 def _remote_execute(name, study, argv, path, log_path, replace, cwd) -> Outcome:
@@ -143,13 +144,13 @@ def is_loopback(address: str) -> bool:
 def ray_session(options: EngineOptions):
     """Ray started (embedded) or joined (`options.address`) for the `with` block, then stopped or left."""
     embedded = options.address is None
+    ray_variables = {name: value for name, value in os.environ.items() if name.startswith("RAY_")}
     if embedded or is_loopback(options.address):
         # Ray would otherwise bind a loopback cluster to the host's IP address (and hang on connect) and an
         # embedded one to every interface; read when ray is imported (reference/scaleout.md).
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
-    ray_variables = {name: value for name, value in os.environ.items() if name.startswith("RAY_")}
     # ERROR: Ray's notices (its token set-up, its own start-up lines) are noise beside the sweep's lines
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                     runtime_env={"env_vars": forwarded_environment()})
@@ -157,21 +158,20 @@ def ray_session(options: EngineOptions):
     if embedded:  # the embedded Ray's token for this session only: Ray would otherwise write ~/.ray/auth_token
         os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     try:
-        if embedded:
-            ray.init(_temp_dir=temporary, **settings)
-        else:
-            ray.init(address=options.address, **settings)
-    except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError, ... with long texts
-        if temporary:
-            shutil.rmtree(temporary, ignore_errors=True)
-        where = f" at {options.address}" if options.address else ""
-        raise UsageError(f"cannot {'start' if embedded else 'join'} Ray{where}: {str(error).strip().splitlines()[0]}") from None
-    try:
+        try:
+            if embedded:
+                ray.init(_temp_dir=temporary, **settings)
+            else:
+                ray.init(address=options.address, **settings)
+        except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError, ... with long texts
+            where = f" at {options.address}" if options.address else ""
+            first_line = next(iter(str(error).strip().splitlines()), type(error).__name__)
+            raise UsageError(f"cannot {'start' if embedded else 'join'} Ray{where}: {first_line}") from None
         if embedded:
             _check_fits(ray.cluster_resources(), options)
         yield ray
     finally:
-        ray.shutdown()
+        ray.shutdown()  # also after a failed start: whatever part of an embedded Ray did start stops with it
         if temporary:
             shutil.rmtree(temporary, ignore_errors=True)
         _restore_ray_variables(ray_variables)

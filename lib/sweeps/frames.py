@@ -64,7 +64,7 @@ def aggregate(runs: pd.DataFrame, info: dict) -> pd.DataFrame:
         finished = group[group["status"].isin(FINISHED)]
         row = {"configuration": configuration, **{column: first[column] for column in configuration_columns(info)}}
         for column in selected_columns(info):
-            row[f"selected_{column}"] = ",".join(dict.fromkeys(group[column].astype(str))) if info["select"] else None
+            row[f"selected_{column}"] = ",".join(dict.fromkeys(group[column].astype(str)))  # all of them, where none had a metric
         row.update(runs=len(group), done=int((group["status"] == "done").sum()),
                    diverged=int((group["status"] == "diverged").sum()), unfinished=int(len(group) - len(finished)))
         for column in info["columns"]:

@@ -33,7 +33,7 @@ SELECTIONS = ("best_validation",)
 GOALS = ("max", "min")
 DEFAULT_METRIC = "best_val_acc"
 NULLS = ("", "~", "null", "Null", "NULL")  # YAML's null: the flag is not given for that point
-SWITCH_VALUES = {"true": True, "false": False}
+SWITCH_VALUES = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}  # YAML's spellings
 # Flags the sweep sets itself: where runs go, how they start, and --debug (a debug run saves nothing,
 # so the sweep could never see it end).
 RESERVED_FIELDS = ("output_dir", "resume", "overwrite", "debug")
@@ -146,17 +146,18 @@ def parse_grid(data: dict, source: str) -> Grid:
     unknown = [key for key in data if key not in KEYS]
     if unknown:
         fail(unknown[0], f"unknown key{_suggest(unknown[0], KEYS)} (valid: {', '.join(KEYS)})")
-    name = data.get("study")
-    if not name:
+    study_name = data.get("study")
+    if not study_name:
         fail("study", "missing: name the study every run belongs to")
-    if name not in STUDIES:
-        fail("study", f"unknown study '{name}' (valid: {', '.join(STUDIES.names())})")
-    flags = study_flags(study(name).config_class)
+    if study_name not in STUDIES:
+        fail("study", f"unknown study '{study_name}' (valid: {', '.join(STUDIES.names())})")
+    flags = study_flags(study(study_name).config_class)
     seen: dict[str, str] = {}  # config field -> where it is set, so `--lr` and `--learning-rate` clash too
 
     def check_flag(key, where):
         if key not in flags:
-            fail(f"{where}: {key}", f"not a flag of study {name}{_suggest(key, flags)} (see experiment.py {name} --help)")
+            fail(f"{where}: {key}", f"not a flag of study {study_name}{_suggest(key, flags)} "
+                                    f"(see experiment.py {study_name} --help)")
         info = flags[key]
         if info.field in RESERVED_FIELDS:
             fail(f"{where}: {key}", "the sweep sets it for every run; leave it out")
@@ -196,7 +197,8 @@ def parse_grid(data: dict, source: str) -> Grid:
     for key, values in axes_map.items():
         info = check_flag(key, "axes")
         values = _values(values, fail, f"axes: {key}")
-        axes.append(Axis((key,), tuple((check_value(key, value, info, "axes"),) for value in values)))
+        axes.append(_distinct(Axis((key,), tuple((check_value(key, value, info, "axes"),) for value in values)), fail,
+                              f"axes: {key}"))
     groups = data.get("zip") or []
     for index, group in enumerate([groups] if isinstance(groups, dict) else groups):
         where = f"zip[{index}]"
@@ -218,12 +220,12 @@ def parse_grid(data: dict, source: str) -> Grid:
             fail(where, "a group needs at least one flag beside its labels")
         points = tuple(tuple(check_value(key, lists[key][i], columns[key], where) for key in group)
                        for i in range(lengths.pop()))
-        axes.append(Axis(tuple(group), points))
+        axes.append(_distinct(Axis(tuple(group), points), fail, where))
     _check_columns(axes, fail)
 
     seeds = _seeds(data.get("seeds"), fail)
     if seeds and "seed" not in {info.field for info in flags.values()}:
-        fail("seeds", f"study {name} has no --seed flag")
+        fail("seeds", f"study {study_name} has no --seed flag")
     if seeds and "seed" in seen:
         fail("seeds", f"{seen['seed']} sets the seed already; give the seeds in one place")
     keys = [key for axis in axes for key in axis.keys]
@@ -238,7 +240,7 @@ def parse_grid(data: dict, source: str) -> Grid:
     sweep_name = _text(data.get("name", os.path.splitext(os.path.basename(source))[0]), "name", fail)
     if "/" in sweep_name or sweep_name in (".", "..") or sweep_name.startswith("-"):
         fail("name", f"'{sweep_name}' is not a plain folder name")
-    return Grid(source, name, sweep_name, tuple(fixed), tuple(axes), seeds, select, metric, goal, tuple(columns))
+    return Grid(source, study_name, sweep_name, tuple(fixed), tuple(axes), seeds, select, metric, goal, tuple(columns))
 
 
 def _values(values, fail, where) -> list:
@@ -247,14 +249,25 @@ def _values(values, fail, where) -> list:
     return values
 
 
+def _distinct(axis: Axis, fail, where) -> Axis:
+    """The axis, unless a point is listed twice (its run would be planned twice)."""
+    for index, values in enumerate(axis.points):
+        if values in axis.points[:index]:
+            texts = ["null" if value is None else value for value in values]
+            shown = texts[0] if len(axis.keys) == 1 else ", ".join(f"{key} {text}" for key, text in zip(axis.keys, texts))
+            fail(where, f"{shown} is listed twice")
+    return axis
+
+
 def _check_columns(axes: list[Axis], fail) -> None:
     """Two axis keys may not share a sweep.csv column (a label `lr` beside `--lr`), nor take one of its own."""
-    seen = {name: "sweep.csv" for name in TABLE_COLUMNS}
+    seen = {name: "sweep.csv's own" for name in TABLE_COLUMNS}
+    seen["seed"] += "; list the seeds under seeds:"  # analyze aggregates over the seeds key, never over an axis
     for axis in axes:
         for key in axis.keys:
             if column(key) in seen:
-                fail(key, f"its column '{column(key)}' is taken by {seen[column(key)]}")
-            seen[column(key)] = key
+                fail(key, f"its column '{column(key)}' is {seen[column(key)]}")
+            seen[column(key)] = f"taken by {key}"
 
 
 def _seeds(seeds, fail) -> tuple[int, ...]:

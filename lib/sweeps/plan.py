@@ -35,6 +35,7 @@ class Plan:
     directory: str  # the sweep's folder (absolute): plan.json, sweep.csv, logs/
     runs: tuple[PlannedRun, ...]
     replace: bool = False  # start every run over (--overwrite), the LeakyNet sweep's --overwrite
+    resume_advice: str = "run the same command again to resume them"  # printed when runs are left unfinished
     cwd: str = dataclasses.field(default_factory=os.getcwd)  # where flags' relative paths start (the driver's folder)
     configs: tuple = dataclasses.field(default=(), compare=False, repr=False)  # the resolved configs, in order
 
@@ -59,7 +60,7 @@ def resolved_config(study, parser, flags: list[str]):
     return study.resolve(from_namespace(study.config_class, parser.parse_args(flags)))
 
 
-def make_plan(grid: Grid, output_dir: str, *, in_sweep_folder: bool = True, directory: str | None = None) -> Plan:
+def make_plan(grid: Grid, output_dir: str, *, in_sweep_folder: bool = True) -> Plan:
     """The runs of `grid`. With `in_sweep_folder` each run gets --output_dir <output_dir>/<sweep name> and
     --name <run name>, so it lands in <output_dir>/<sweep name>/<dataset>/<run name>/; without it the
     flags place and name the runs as a single run of them would be (the LeakyNet sweep's lrnet_<init>)."""
@@ -68,11 +69,11 @@ def make_plan(grid: Grid, output_dir: str, *, in_sweep_folder: bool = True, dire
     chosen = study(grid.study)
     flags = study_flags(chosen.config_class)
     parser = study_parser(chosen)
-    directory = os.path.abspath(directory or os.path.join(output_dir, grid.name))
-    _check_each_value(grid, flags, parser, chosen)
+    directory = os.path.abspath(os.path.join(output_dir, grid.name))
+    _check_each_value(grid, flags, parser)
     fixed = list(grid.fixed)
-    given = [token.split("=")[0] for token in fixed] + [key for axis in grid.axes for key in axis.keys]
-    if not any(flags[flag].field == "backend" for flag in given if flag in flags):
+    given = [token for token in fixed if token in flags] + [key for axis in grid.axes for key in axis.keys if key in flags]
+    if not any(flags[flag].field == "backend" for flag in given):
         fixed += [_spelling(chosen.config_class, "backend"), active_backend()]  # the same backend on every node
     seed_flag = _spelling(chosen.config_class, "seed") if grid.seeds else None
     points = list(itertools.product(*(axis.points for axis in grid.axes), *([grid.seeds] if grid.seeds else [])))
@@ -103,7 +104,7 @@ def make_plan(grid: Grid, output_dir: str, *, in_sweep_folder: bool = True, dire
     return Plan(grid, directory, tuple(runs), configs=tuple(configs))
 
 
-def _check_each_value(grid: Grid, flags: dict, parser, chosen) -> None:
+def _check_each_value(grid: Grid, flags: dict, parser) -> None:
     """The fixed flags, then each axis value alone on top of them: a bad one is reported with its key
     (combinations are resolved per run, since fixed flags may need an axis: -a leakynet and --init)."""
     try:
@@ -129,7 +130,7 @@ def _run_name(grid: Grid, axis_points: tuple, seed: int | None) -> str:
     the seed, in the grid's order; a flag left out (null) is left out of the name."""
     parts = []
     for axis, values in zip(grid.axes, axis_points):
-        named = [key for key in axis.keys if not key.startswith("-")] or list(axis.keys)
+        named = axis.labels or axis.keys
         parts += [f"{column(key)}={value}" for key, value in zip(axis.keys, values) if key in named and value is not None]
     parts += [f"seed={seed}"] if seed is not None else []
     name = ",".join(parts).replace("/", "_") or grid.name

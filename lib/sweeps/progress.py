@@ -5,6 +5,7 @@ finish / runs at a time)."""
 
 import dataclasses
 import time
+from typing import Callable
 
 
 def clock(seconds: float) -> str:
@@ -18,7 +19,7 @@ class Progress:
     done: int = 0  # finished runs: done or diverged, those left as they were included
     failed: int = 0
     parallel: int | None = None  # runs at a time, when capped (--parallel)
-    print_line: object = print
+    print_line: Callable = print  # print_line(text, flush=True)
     running: set = dataclasses.field(default_factory=set)
     durations: list = dataclasses.field(default_factory=list)
     started_at: float = dataclasses.field(default_factory=time.monotonic)
@@ -58,7 +59,7 @@ class Progress:
         if outcome.action != "skip" and outcome.seconds > 0:
             self.durations.append(outcome.seconds)
         epochs = "" if outcome.last_epoch is None else f", {outcome.last_epoch} epochs"
-        why = f": {outcome.reason}" if outcome.reason and not outcome.state == "done" else ""
+        why = f": {outcome.reason}" if outcome.reason and outcome.state != "done" else ""
         self._line(f"end {outcome.name} {outcome.state}{epochs}, {outcome.seconds:.1f} s{why}")
 
     def _line(self, text: str) -> None:

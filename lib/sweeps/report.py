@@ -52,8 +52,8 @@ def draw(summary, info: dict) -> Figure:
 def printed(summary, info: dict) -> str:
     """The summary with each column as `mean ± std`."""
     rows = []
+    hidden = set(frames.configuration_columns(info))  # named in `configuration` already
     for _, row in summary.iterrows():
-        hidden = set(frames.configuration_columns(info))  # named in `configuration` already
         shown = {key: row[key] for key in summary.columns if not key.endswith(("_mean", "_std")) and key not in hidden}
         for column in info["columns"]:
             mean, std = row[f"{column}_mean"], row[f"{column}_std"]

@@ -12,11 +12,15 @@ from lib.sweeps.state import run_state
 SWEEP_FILE = "sweep.csv"
 
 
-def run_row(study: str, name: str, values: dict, path: str, directory: str) -> dict:
+def run_row(study: str, name: str, values: dict, path: str, directory: str, failure: str = "") -> dict:
+    """The run's row; `failure`: why the sweep's attempt failed (the last line of its log), the reason
+    shown when the run directory itself gives none (a run that failed before writing its status)."""
     state = run_state(study, path)
     row = {"run": name, **values, "status": state.state, "epochs": state.last_epoch}
-    row.update(read_results(path))
-    row["reason"] = state.reason if state.state not in ("done", "absent") else ""
+    # results.json may hold a key of the same name (glorot's `epochs`, the planned count): the sweep's own
+    # columns and the axis values as written in the grid win
+    row.update({key: value for key, value in read_results(path).items() if key not in row})
+    row["reason"] = "" if state.state == "done" else state.reason or failure
     row["path"] = os.path.relpath(path, directory)
     return row
 
@@ -33,8 +37,12 @@ def read_results(path: str) -> dict:
     return {key: value for key, value in results.items() if value is None or isinstance(value, (int, float, str, bool))}
 
 
-def plan_rows(plan) -> list[dict]:
-    return [run_row(plan.grid.study, run.name, dict(run.values), run.path, plan.directory) for run in plan.runs]
+def plan_rows(plan, outcomes=()) -> list[dict]:
+    """One row per planned run; `outcomes` (lib.sweeps.task.Outcome of this sweep's runs) give the reason of
+    a failure the run directory does not record."""
+    failures = {outcome.name: outcome.reason for outcome in outcomes if not outcome.finished}
+    return [run_row(plan.grid.study, run.name, dict(run.values), run.path, plan.directory, failures.get(run.name, ""))
+            for run in plan.runs]
 
 
 def columns_of(rows: list[dict]) -> list[str]:

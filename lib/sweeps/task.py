@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 
-from lib.errors import UsageError
-from lib.sweeps.state import RunState, run_state
+from lib.errors import DiskFull, UsageError
+from lib.sweeps.state import FINISHED, RunState, run_state
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPERIMENT = os.path.join(REPO, "experiment.py")
 HEADER = "### initlab sweep:"  # starts the log block of each attempt; the driver reads it to report starts
 EXIT_DIVERGED = 3  # lib.errors.RunDiverged: a result
 WRITER_WAIT_S = 60.0  # a previous attempt's process may still be stopping (SIGTERM, then checkpointed exit)
@@ -42,21 +44,21 @@ class Outcome:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "diverged")
+        return self.state in FINISHED
 
 
 def execute(name: str, study: str, argv: list[str], path: str, log_path: str, *, replace: bool = False,
             cwd: str | None = None, node: str = "", script: str | None = None) -> Outcome:
     """Run (or leave) one planned run and report how it ended. `cwd`: the driver's folder, where relative
-    paths in the flags start (on a cluster it must exist on every node, as the shared --output_dir does)."""
+    paths in the flags start (on a cluster it must exist on every node, as the shared --output_dir does);
+    `script`: what runs instead of experiment.py (the tests' stand-in run)."""
     started = time.monotonic()
     wait_for_writer(path)
     before = run_state(study, path)
     action, extra = decide(before, path, replace)
     if action == "skip":
         return Outcome(name, "skip", before.state, before.last_epoch, node=node)
-    script = script or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "experiment.py")
-    command = [sys.executable, script, *argv, *extra]
+    command = [sys.executable, script or EXPERIMENT, *argv, *extra]
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "a") as log:
         log.write(f"{HEADER} {action} on node {node or '-'} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n$ {shlex.join(command)}\n")
@@ -93,6 +95,8 @@ def wait_for_writer(path: str, timeout: float = WRITER_WAIT_S) -> None:
         try:
             with run_lock(path):
                 return
+        except DiskFull:
+            return  # the run itself fails on it, in one line naming the file
         except UsageError:
             if time.monotonic() > deadline:
                 return  # the run itself will refuse, with the holder's pid, and the sweep reports it

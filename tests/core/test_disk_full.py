@@ -5,12 +5,14 @@ The disk is filled without filling one: tests/scripts/disk_full.py makes the N-t
 file fail with ENOSPC in the child process only, the way a full disk makes it fail.
 """
 
+import contextlib
 import errno
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lib.errors import DiskFull, disk_full_reason
@@ -137,3 +139,62 @@ def test_tensorboard_full_disk_names_its_folder(tmp_path, monkeypatch):
 ])
 def test_disk_full_reason(error, reason):
     assert disk_full_reason(error) == reason
+
+
+def tiny_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.build((None, 3))
+    return model
+
+
+@pytest.mark.skipif(not atomic._has_room(atomic.MEMORY_FOLDER, 1 << 20), reason="no memory-backed folder (Linux's /dev/shm)")
+def test_keras_weight_files_are_made_in_memory_and_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    """Keras' HDF5 writer, cut short by a full disk, crashes the process at exit (tried on a full tmpfs),
+    so save_weights has Keras write in memory and copies the file with Python; the copy's failure is DiskFull
+    naming the file, with nothing left behind, here or in memory, and the old file kept."""
+    from callbacks.weight_files import save_weights
+
+    model, path = tiny_model(), tmp_path / "checkpoints" / "best.weights.h5"
+    save_weights(model, str(path))
+    loaded = tiny_model()
+    loaded.load_weights(str(path))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
+    before = path.read_bytes()
+    model.layers[0].kernel.assign(np.ones((3, 2), "float32"))
+    monkeypatch.setattr(os, "fsync", full_fsync)
+    with pytest.raises(DiskFull, match=f"^cannot write {path}: "):
+        save_weights(model, str(path))
+    assert path.read_bytes() == before and os.listdir(path.parent) == ["best.weights.h5"]
+    assert [name for name in os.listdir(atomic.MEMORY_FOLDER) if name.startswith(f"{atomic.MEMORY_PREFIX}{os.getpid()}-")] == []
+
+
+def test_a_weight_file_a_killed_process_left_in_memory_is_removed_by_the_next_write(tmp_path):
+    if not atomic._has_room(atomic.MEMORY_FOLDER, 1 << 20):
+        pytest.skip("no memory-backed folder (Linux's /dev/shm)")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = os.path.join(atomic.MEMORY_FOLDER, f"{atomic.MEMORY_PREFIX}{ended.stdout.strip()}-0a1b2c3d-best.weights.h5")
+    ours = os.path.join(atomic.MEMORY_FOLDER, f"{atomic.MEMORY_PREFIX}{os.getppid()}-0a1b2c3d-best.weights.h5")
+    for path in (orphan, ours):
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+    try:
+        with atomic.library_file(str(tmp_path / "w.weights.h5"), size=100) as temporary:
+            with open(temporary, "wb") as f:
+                f.write(b"whole")
+        assert (tmp_path / "w.weights.h5").read_bytes() == b"whole"
+        assert not os.path.exists(orphan) and os.path.exists(ours)  # a live process's file is its own
+    finally:
+        for path in (orphan, ours):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def test_without_a_memory_folder_the_library_writes_beside_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "MEMORY_FOLDER", str(tmp_path / "none"))
+    with atomic.library_file(str(tmp_path / "w.weights.h5"), size=100) as temporary:
+        assert os.path.dirname(temporary) == str(tmp_path) and atomic.is_temporary(os.path.basename(temporary))
+        with open(temporary, "wb") as f:
+            f.write(b"whole")
+    assert os.listdir(tmp_path) == ["w.weights.h5"]

@@ -36,7 +36,9 @@ class RayCluster:
                                             stderr=log, text=True, env=self.env, cwd=str(folder))
         try:
             started = self._answer()
-        except RuntimeError:
+        except Exception:  # no cluster (or not its first line): nothing of it may outlive the test
+            self.process.kill()
+            self.process.wait()
             shutil.rmtree(self.temporary, ignore_errors=True)
             raise
         self.address, self.nodes = started["address"], started["nodes"]
@@ -78,6 +80,15 @@ def ray_cluster(tmp_path_factory):
     cluster = RayCluster(tmp_path_factory.mktemp("ray_cluster"))
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """A folder for an embedded Ray's session files, short since Ray's socket paths must fit in 107 bytes
+    (tmp_path's are longer); removed afterwards, whatever the test left in it."""
+    folder = tempfile.mkdtemp(prefix="ir-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def clean_environment() -> dict:

@@ -6,7 +6,6 @@ neither Ray nor any run; `analyze` draws the comparison."""
 import csv
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -26,11 +25,10 @@ columns: [test_acc, epochs_completed]
 """
 
 
-def test_an_embedded_sweep_counts_a_diverged_run_listens_on_loopback_and_cleans_up(tmp_path, capsys):
+def test_an_embedded_sweep_counts_a_diverged_run_listens_on_loopback_and_cleans_up(tmp_path, ray_tmpdir, capsys):
     grid, out = tmp_path / "embedded.yaml", tmp_path / "runs"
     grid.write_text(GRID)
-    ray_tmp = tempfile.mkdtemp(prefix="ir-")  # short: Ray's socket paths must fit in 107 bytes
-    env = {**clean_environment(), "HOME": str(tmp_path / "home"), "RAY_TMPDIR": ray_tmp}
+    env = {**clean_environment(), "HOME": str(tmp_path / "home"), "RAY_TMPDIR": ray_tmpdir}
     command = sweep_command(str(grid), "--output_dir", str(out))
     started = time.monotonic()
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -48,7 +46,7 @@ def test_an_embedded_sweep_counts_a_diverged_run_listens_on_loopback_and_cleans_
     assert (rows["0.05"]["status"], rows["0.05"]["epochs"]) == ("done", "2")
     assert rows["1e8"]["status"] == "diverged" and "loss is nan" in rows["1e8"]["reason"]
     assert "end lr=1e8 diverged" in output and "done 2 / running 0 / failed 0 / left 0" in output
-    assert os.listdir(ray_tmp) == [] and not (tmp_path / "home" / ".ray").exists()  # nothing of Ray's left
+    assert os.listdir(ray_tmpdir) == [] and not (tmp_path / "home" / ".ray").exists()  # nothing of Ray's left
     assert run_processes(out) == []
 
     argv_files = {path: path.read_text() for path in (out / "embedded" / "digits").glob("*/argv.txt")}
@@ -63,6 +61,5 @@ def test_an_embedded_sweep_counts_a_diverged_run_listens_on_loopback_and_cleans_
     assert analyzed.returncode == 0, analyzed.stderr
     assert sorted(os.listdir(out / "embedded" / "report")) == ["comparison.png", "summary.csv"]
     assert "lr=1e8" in analyzed.stdout
-    os.rmdir(ray_tmp)
     with capsys.disabled():
         print(f"\n[embedded] 2 runs, 2 at a time: {took:.1f} s; the same command again: {again_took:.1f} s")

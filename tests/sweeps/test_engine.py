@@ -1,11 +1,12 @@
 """The engine's parts without Ray: what a task decides from a run's directory, the subprocess and its
 parent-death signal, the study's run_state hook, the driver's log watching and progress counts,
-and analyze's selection and aggregation over seeds."""
+sweep.csv's rows (also after an interruption), and analyze's selection and aggregation over seeds."""
 
 import dataclasses
 import json
 import math
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -14,11 +15,15 @@ import pandas as pd
 import pytest
 
 import lib.studies
-from lib.sweeps import frames
-from lib.sweeps.engine import LogWatcher, is_loopback
+from lib.errors import RunInterrupted
+from lib.sweeps import command, frames
+from lib.sweeps.engine import EngineOptions, LogWatcher, is_loopback, outcome_of
+from lib.sweeps.grid import read_grid
+from lib.sweeps.plan import make_plan
 from lib.sweeps.progress import Progress
 from lib.sweeps.state import RunState, run_state
-from lib.sweeps.task import HEADER, decide, execute
+from lib.sweeps.table import plan_rows
+from lib.sweeps.task import HEADER, Outcome, decide, execute
 from tests.helpers import REPO
 from tests.sweeps.conftest import wait_for
 
@@ -171,6 +176,21 @@ def test_loopback_addresses():
     assert not is_loopback("10.0.0.1:6379") and not is_loopback("head-node:6379")
 
 
+def test_a_task_that_raised_is_reported_by_its_exception_not_by_the_workers_title():
+    class RayError(Exception):
+        pass
+
+    class TaskError(RayError):  # as ray.exceptions.RayTaskError: the worker's title first, the task's exception in .cause
+        cause = OSError(30, "Read-only file system")
+
+    def get(ref):
+        raise TaskError("\x1b[36mray::sweep run()\x1b[39m (pid=12, ip=127.0.0.1)\n  File x\nOSError: ...")
+
+    ray = type("FakeRay", (), {"get": staticmethod(get), "exceptions": type("exceptions", (), {"RayError": RayError})})
+    outcome = outcome_of(ray, "ref", type("Run", (), {"name": "run"}))
+    assert (outcome.action, outcome.state, outcome.reason) == ("lost", "failed", "OSError: [Errno 30] Read-only file system")
+
+
 INFO = {"study": "glorot", "name": "t", "axes": [["dataset"], ["lr"]], "select": "lr", "metric": "best_val_acc", "goal": "max",
         "columns": ["test_error_percent"], "runs": []}
 
@@ -199,3 +219,33 @@ def test_without_selection_every_run_of_a_configuration_counts_by_state():
     row = summary.iloc[0]
     assert (row["runs"], row["done"], row["diverged"], row["unfinished"]) == (3, 1, 1, 1)
     assert row["test_error_percent_mean"] == 5.0  # done and diverged runs are results, the failed one is not
+
+
+def two_run_plan(tmp_path):
+    grid = tmp_path / "two.yaml"
+    grid.write_text("study: glorot\nfixed: {--dataset: digits}\naxes: {--lr: [0.10, 0.2]}\n")
+    return make_plan(read_grid(str(grid)), str(tmp_path / "out"))
+
+
+def test_a_sweep_csv_row_keeps_the_grids_values_and_says_why_a_run_failed(tmp_path):
+    plan = two_run_plan(tmp_path)
+    done, failed = plan.runs
+    write_run(pathlib.Path(done.path), "done", 3, results={"epochs": 99, "lr": 0.1, "best_val_acc": 0.5})
+    outcomes = [Outcome(done.name, "start", "done", 3), Outcome(failed.name, "start", "failed", exit_code=2, reason="error: x")]
+    rows = plan_rows(plan, outcomes)
+    assert (rows[0]["lr"], rows[0]["epochs"], rows[0]["best_val_acc"], rows[0]["reason"]) == ("0.10", 3, 0.5, "")
+    assert (rows[1]["status"], rows[1]["reason"]) == ("absent", "error: x")  # failed before writing anything
+
+
+def test_an_interrupted_sweep_still_writes_sweep_csv(tmp_path, monkeypatch):
+    plan = two_run_plan(tmp_path)
+
+    def interrupted(plan, options):
+        write_run(pathlib.Path(plan.runs[0].path), "interrupted", 1)
+        raise RunInterrupted(signal.SIGINT, "the sweep was interrupted")
+
+    monkeypatch.setattr(command, "run_plan", interrupted)
+    with pytest.raises(RunInterrupted):
+        command.run_sweep(plan, EngineOptions())
+    rows = (tmp_path / "out" / "two" / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 3 and ",interrupted,1," in rows[1] and ",absent,," in rows[2]

@@ -5,6 +5,7 @@ config.py / model_config.py  the flags and the ModelConfig yaml file (configs/: 
 parameterizations.py         the a, b, c exponents of each parameterization (§B2)
 calibration.py               IP-LLR's first-step base learning-rate calibration
 run.py                       data, trials, model, ScaledLearningRate optimizer, best-validation test score
+trials.py                    trial folders and where a run stands (the sweeps' run_state hook)
 steps.py                     the per-step record (per_step/history.h5) and the original's TensorBoard tags
 coord_check*.py              `experiment.py abc coord_check`: mup's coordinate check on the glorot recorder
 frames.py / plots.py / report.py   `experiment.py analyze`: results per activation, loss and mean |output| per step
@@ -13,6 +14,7 @@ hessian.py                   the Hessian hook (lib.hessian), on a trial folder
 
 from lib.studies import Study, register
 from lib.studies.abc.config import AbcConfig, resolve, run_path
+from lib.studies.abc.trials import run_state
 
 DESCRIPTION = "Yang & Hu 2021 / Hajjar et al. 2021: fully connected nets in abc-parameterizations (muP, IP, IP-LLR)"
 COORD_CHECK_HELP = ("mup's coordinate check: mean |activation| per layer against width at the first steps, one "
@@ -44,4 +46,4 @@ def coord_check_command(argv):
 
 
 register(Study("abc", AbcConfig, DESCRIPTION, resolve=resolve, run_path=run_path, run=run_study, analyze=analyze,
-               subcommands={"coord_check": (COORD_CHECK_HELP, coord_check_command)}, hessian=hessian_subject))
+               subcommands={"coord_check": (COORD_CHECK_HELP, coord_check_command)}, hessian=hessian_subject, run_state=run_state))

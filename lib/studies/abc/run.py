@@ -46,11 +46,11 @@ from lib.studies.abc.config import (
     run_path,
     trial_seeds,
 )
+from lib.studies.abc.trials import RESULTS, trial_dir, trial_state
 
 VALIDATION_SIZE = {"mnist": 10_000, "cifar10": 10_000}  # the 1-num-exp branch's train/val split
 OFFLINE_VALIDATION_FRACTION = 1 / 6  # MNIST's 10k of 60k, for the offline datasets
 GRAYSCALE = (0.299, 0.587, 0.114)  # torchvision's Grayscale (ITU-R 601-2 luma)
-RESULTS = "results.csv"
 TRIAL_FILE = "trial.json"
 
 
@@ -59,10 +59,6 @@ class AbcData:
     train: Split
     validation: Split
     test: Split
-
-
-def trial_dir(path: str, trial: int) -> str:
-    return os.path.join(path, f"trial_{trial}")
 
 
 def preprocess(config: AbcConfig, x: np.ndarray) -> np.ndarray:
@@ -213,14 +209,6 @@ def train_trial(config: AbcConfig, data: AbcData, seed: int, *, run_dir=None, st
     return {**results, "steps": total}
 
 
-def _state(path: str) -> str | None:
-    try:
-        with open(os.path.join(path, "status.json")) as f:
-            return json.load(f).get("state")
-    except (OSError, ValueError):
-        return None
-
-
 def plan_trials(config: AbcConfig, path: str) -> list[tuple[int, int, str]]:
     """(trial, seed, action) per trial, action one of skip (done or diverged: a result), new, resume, overwrite;
     refuses before any work a trial left unfinished without --resume or --overwrite, and trials of another
@@ -230,7 +218,7 @@ def plan_trials(config: AbcConfig, path: str) -> list[tuple[int, int, str]]:
     plan = []
     for trial, seed in enumerate(trial_seeds(config)):
         where = trial_dir(path, trial)
-        state = _state(where) if os.path.exists(where) else None
+        state = trial_state(where) if os.path.exists(where) else None
         if not os.path.exists(where):
             action = "new"
         elif config.overwrite:
@@ -297,14 +285,16 @@ def read_trial_results(path: str, trial: int) -> dict:
 
 def write_results_table(path: str, config: AbcConfig) -> tuple[list[float], str]:
     """results.csv: each trial's seed, state, best epoch, best validation and test accuracy, then mean and std
-    of the test accuracies; returns (test accuracies, the printed summary)."""
-    rows, accuracies = [], []
+    of the test accuracies; results.json: those means (test_acc, test_acc_std, best_val_acc over the trials
+    tested); returns (test accuracies, the printed summary)."""
+    rows, accuracies, validation = [], [], []
     for trial, seed in enumerate(trial_seeds(config)):
         results = read_trial_results(path, trial)
         test_acc = results.get("test_acc")
         if test_acc is not None:
             accuracies.append(float(test_acc))
-        rows.append([trial, seed, _state(trial_dir(path, trial)) or "", results.get("best_epoch", ""),
+            validation.append(float(results["best_val_acc"]))
+        rows.append([trial, seed, trial_state(trial_dir(path, trial)) or "", results.get("best_epoch", ""),
                      results.get("best_val_acc", ""), "" if test_acc is None else test_acc])
     mean = float(np.mean(accuracies)) if accuracies else float("nan")
     std = float(np.std(accuracies)) if accuracies else float("nan")
@@ -314,6 +304,13 @@ def write_results_table(path: str, config: AbcConfig) -> tuple[list[float], str]
     writer.writerows(rows)
     writer.writerow(["mean", "", "", "", "", mean])
     writer.writerow(["std", "", "", "", "", std])
+    # the run path's results.json: the trials' means, for a sweep's table (lib.sweeps.table); results.csv, the
+    # run's last file, after it
+    states = [trial_state(trial_dir(path, trial)) for trial in range(config.n_trials)]
+    atomic.write_text(os.path.join(path, "results.json"), json.dumps({
+        "trials": config.n_trials, "trials_tested": len(accuracies), "diverged_trials": states.count("diverged"),
+        "test_acc": mean if accuracies else None, "test_acc_std": std if accuracies else None,
+        "best_val_acc": float(np.mean(validation)) if validation else None}, indent=2, sort_keys=True) + "\n")
     atomic.write_text(os.path.join(path, RESULTS), text.getvalue())
     summary = (f"test accuracy {100 * mean:.2f} ± {100 * std:.2f}% over {len(accuracies)} of {len(rows)} trials "
                f"(best-validation weights) -> {os.path.join(path, RESULTS)}")
@@ -330,8 +327,7 @@ def describe(config: AbcConfig, data: AbcData) -> str:
 
 
 def run(config: AbcConfig, argv: list[str]) -> int:
-    from lib.errors import RunDiverged
-    from lib.runs.run_dir import open_run
+    from lib.runs.run_dir import lock_directory, unlock_directory
 
     config = resolve(config)
     path = run_path(config)
@@ -343,16 +339,32 @@ def run(config: AbcConfig, argv: list[str]) -> int:
         results = train_trial(config, data, seed)
         print(f"final weights' test accuracy {100 * results['test_acc']:.2f}%", flush=True)
         return 0
-    plan = plan_trials(config, path)
-    data = load_data(config)
-    os.makedirs(path, exist_ok=True)
+    # one writer per run path too (lib.runs.run_dir): each trial takes its own lock, and this one keeps a
+    # second command off config.json, results.csv and the trials not yet started
+    lock = lock_directory(path) if os.path.isdir(path) else None
+    try:
+        plan = plan_trials(config, path)
+        data = load_data(config)
+        if lock is None:
+            os.makedirs(path, exist_ok=True)
+            lock = lock_directory(path)
+        return run_trials(config, argv, path, plan, data)
+    finally:
+        if lock is not None:
+            unlock_directory(path, lock)
+
+
+def run_trials(config: AbcConfig, argv: list[str], path: str, plan: list, data: AbcData) -> int:
+    from lib.errors import RunDiverged
+    from lib.runs.run_dir import open_run
+
     atomic.write_text(os.path.join(path, "config.json"), to_json(dataclasses.replace(config, resume=False,
                                                                                        overwrite=False)))
     print(f"{describe(config, data)}, {config.n_trials} trials -> {path}", flush=True)
     for trial, seed, action in plan:
         where = trial_dir(path, trial)
         if action == "skip":
-            print(f"trial {trial} (seed {seed}): {_state(where)}, skipped", flush=True)
+            print(f"trial {trial} (seed {seed}): {trial_state(where)}, skipped", flush=True)
             continue
         recorded = trial_config(config, where, action)
         run_dir, start_epoch = open_run(where, recorded, argv)

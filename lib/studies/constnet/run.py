@@ -5,7 +5,6 @@ No Keras at import time: the CLI imports this module only to run.
 
 import dataclasses
 import math
-import os
 
 from lib.config import to_json
 from lib.errors import UsageError
@@ -119,8 +118,9 @@ def train(config: ConstnetConfig, data, *, strategy=None, run_dir=None, start_ep
 def run_callbacks(config: ConstnetConfig, model, test, run_dir, start_epoch: int = 0) -> list:
     """Correlations at init and after every epoch; --hessian_every's sharpness; Keras weight files (last,
     best) unless --no-saves."""
+    from callbacks.best_weights import BestValidationWeights
     from callbacks.epoch_monitor import EpochMonitor
-    from callbacks.model_checkpoint import ModelCheckpoint
+    from callbacks.weight_files import LatestWeights
     from lib.storage.epoch_table import read_epoch_table
     from lib.studies.constnet.meter import CorrelationMeter
     from lib.studies.constnet.writers import CorrelationScalars, CorrelationTable
@@ -136,12 +136,9 @@ def run_callbacks(config: ConstnetConfig, model, test, run_dir, start_epoch: int
 
         callbacks.append(hessian_monitor(config, compiled_loss(model), test, run_dir, to_json(config), start_epoch))
     if not config.no_saves:
-        best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else None
-        os.makedirs(run_dir.file("checkpoints"), exist_ok=True)
-        callbacks += [ModelCheckpoint(run_dir.file("checkpoints/last.weights.h5"), save_weights_only=True),
-                      ModelCheckpoint(run_dir.file("checkpoints/best.weights.h5"), save_weights_only=True,
-                                      monitor="val_acc", mode="max", save_best_only=True,
-                                      initial_value_threshold=best_so_far)]
+        best_so_far = float(max(read_epoch_table(run_dir.file("history.h5"))["val_acc"])) if start_epoch else -math.inf
+        callbacks += [LatestWeights(run_dir.file("checkpoints/last.weights.h5")),
+                      BestValidationWeights(run_dir.file("checkpoints/best.weights.h5"), best=best_so_far)]
     return callbacks
 
 

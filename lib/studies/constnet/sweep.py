@@ -7,12 +7,13 @@ Every run gets the script's flags (--layers 16 --widen-factor 10 --batchnorm --l
 placed and named as a single run of those flags would be (<output_dir>/<dataset>/lrnet_<init>/),
 as before the engine; the sweep's own files go in <output_dir>/lrnet_sweep/. As a single run, an
 existing run directory is refused unless --resume (finish the sweep: finished runs are kept, the
-others resumed or started) or --overwrite (start all seven over). The same seven runs as a grid
-file: lib/sweeps/grids/leakynet.yaml.
+others resumed or started) or --overwrite (start all seven over). One run at a time, as before; the
+same seven runs as a grid file, side by side: lib/sweeps/grids/leakynet.yaml.
 """
 
 import csv
 import dataclasses
+import io
 import os
 
 from lib.errors import UsageError
@@ -23,6 +24,8 @@ SCRIPT_FLAGS = ["--layers", "16", "--widen-factor", "10", "--batchnorm", "--lr",
 SWEPT_FLAGS = ("--init", "-a", "--arch", "--name")
 SUMMARY_FILE = "lrnet_sweep.csv"
 SWEEP_FOLDER = "lrnet_sweep"  # under --output_dir: plan.json, sweep.csv, logs/
+# as a single run: the same command without --resume refuses the existing runs, and with --overwrite starts them over
+RESUME_ADVICE = "run the same command with --resume (not --overwrite) to finish them"
 SWEEP_DESCRIPTION = "the seven LeakyNet runs of lrnet_experiment.sh, one table (constnet flags override its defaults)"
 
 
@@ -43,7 +46,7 @@ def leakynet_plan(argv: list[str]):
     first = resolve(from_namespace(ConstnetConfig, parser.parse_args([*SCRIPT_FLAGS, *argv, "--init", GRID[0]])))  # --help here
     if first.debug:
         raise UsageError("--debug runs save nothing, so the sweep could not see them end; run one with experiment.py constnet")
-    if getattr(first, "num_hosts", 1) > 1:
+    if first.num_hosts > 1:
         raise UsageError("the sweep runs each run as one process; start a run over several hosts on its own (docs/scaling.md)")
     if first.resume and first.overwrite:
         raise UsageError("--resume continues the runs and --overwrite replaces them; pass only one of them")
@@ -55,26 +58,30 @@ def leakynet_plan(argv: list[str]):
     if not (first.resume or first.overwrite):
         for run in plan.runs:
             check_available(run.path, False)
-    return dataclasses.replace(plan, replace=first.overwrite)
+    return dataclasses.replace(plan, replace=first.overwrite, resume_advice=RESUME_ADVICE)
 
 
 def run_sweep(argv: list[str]) -> int:
-    from lib.sweeps.command import run_sweep as run_plan
+    from lib.storage import atomic
+    from lib.sweeps import command
     from lib.sweeps.engine import EngineOptions
     from lib.sweeps.table import format_table, plan_rows
 
     plan = leakynet_plan(argv)  # flag errors and --help before any run starts
-    code = run_plan(plan, EngineOptions(address=os.environ.get("RAY_ADDRESS")))
+    # one run at a time, as before the engine: the runs' own -d devices are the same GPUs for all seven (the
+    # grid file, lib/sweeps/grids/leakynet.yaml, runs them side by side with --parallel / --gpus_per_run)
+    code = command.run_sweep(plan, EngineOptions(parallel=1, address=command.ray_address()))
     if code != 0:
         return code
     rows = [summary_row(config, row) for config, row in zip(plan.configs, plan_rows(plan))]
     print("\nLeakyNet sweep (lrnet_experiment.sh): best test accuracy per --init\n" + format_table(rows), flush=True)
     out = os.path.join(plan.configs[0].output_dir, plan.configs[0].dataset, SUMMARY_FILE)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(out, text.getvalue())
+    print(f"wrote {out}", flush=True)
     return 0
 
 
