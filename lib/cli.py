@@ -9,7 +9,7 @@ import os
 import sys
 
 from lib.config import OneLineParser, add_flags, from_namespace, non_negative_int, positive_int
-from lib.errors import RunInterrupted, RunStopped, UsageError
+from lib.errors import DiskFull, RunInterrupted, RunStopped, UsageError, disk_full_reason
 
 COMMANDS = {"preview": "write a labelled grid of Shapeset-3x2 examples as PNG",
             "analyze": "draw the paper's figures and a summary table from recorded run directories",
@@ -165,3 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, RunStopped, RunInterrupted) as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # a full disk under a writer no run owns (analyze's figures and tables): one line too
+        reason = disk_full_reason(error)
+        if reason is None:
+            raise
+        full = DiskFull(os.fsdecode(error.filename) if error.filename else "a file", reason)
+        print(f"error: {full}", file=sys.stderr)
+        return full.exit_code

@@ -22,6 +22,8 @@ from typing import Callable, TypeVar
 
 from lib.errors import RunStopped, UsageError
 
+JOIN_TIMEOUT_S = 120  # every process must have joined this long after the first (JAX's default: 300 s)
+JOIN_TIMEOUT_VARIABLE = "INITLAB_JOIN_TIMEOUT_S"  # overrides it, e.g. for a cluster whose nodes start slowly
 HEARTBEAT_TIMEOUT_S = 5  # a process silent this long is dead and every other process ends
 SHUTDOWN_TIMEOUT_S = 5  # at exit, how long a process waits for the others (normally they arrive together)
 MESSAGE_BYTES = 1000  # process 0's error message, as the others print it
@@ -39,10 +41,16 @@ def join(config):
     import jax
 
     explicit = config.coordinator is not None
+    timeout = join_timeout()
+    # JAX ends the process itself (SIGABRT, its own message) when the job cannot be joined in time: say first
+    # what this process is waiting for
+    where = f"the coordinator {config.coordinator} as process {config.host_index}" if explicit else "the job's coordinator"
+    print(f"joining a run of {config.num_hosts} processes through {where} (every process must join within "
+          f"{timeout} s; {JOIN_TIMEOUT_VARIABLE} changes it)", flush=True)
     try:
         jax.distributed.initialize(
             coordinator_address=config.coordinator, num_processes=config.num_hosts if explicit else None,
-            process_id=config.host_index, heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
+            process_id=config.host_index, initialization_timeout=timeout, heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
             shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S, coordinator_bind_address=bind_address(config.coordinator))
     except ValueError as error:  # no address given and no cluster environment (Slurm, Open MPI) detected
         raise UsageError(f"--num_hosts {config.num_hosts} without --coordinator needs a job JAX can read (Slurm, "
@@ -55,6 +63,15 @@ def join(config):
     # Devices in process order, so that process p's slice of a global batch is its p-th block.
     devices = sorted(jax.devices(), key=lambda device: (device.process_index, device.id))
     return DataParallel(devices, auto_shard_dataset=False)
+
+
+def join_timeout() -> int:
+    text = os.environ.get(JOIN_TIMEOUT_VARIABLE, "")
+    if not text:
+        return JOIN_TIMEOUT_S
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{JOIN_TIMEOUT_VARIABLE} must be a whole number of seconds >= 1, got '{text}'")
+    return int(text)
 
 
 def bind_address(coordinator: str | None) -> str | None:

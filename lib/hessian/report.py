@@ -13,6 +13,7 @@ from lib.analysis.files import DPI, run_labels, write_figures, write_report_file
 from lib.hessian import files
 from lib.hessian.frames import block_frame, density_frame, eigenvalue_frame, sharpness_frame
 from lib.hessian.plots import plot_blocks, plot_density, plot_sharpness, plot_top_eigenvalues
+from lib.storage import atomic
 
 
 def describe(record) -> str:
@@ -59,8 +60,9 @@ def write_run_figure(run_path: str, record) -> str:
     path = os.path.join(run_path, files.FOLDER, f"{record.label}.png")
     partial = path + ".partial.png"
     FigureCanvasAgg(figure)
-    figure.savefig(partial, dpi=DPI)
-    os.replace(partial, path)
+    with atomic.writing(path, partial):  # a full disk: one line naming the figure, no partial file left
+        figure.savefig(partial, dpi=DPI)
+        os.replace(partial, path)
     return path
 
 

@@ -20,9 +20,10 @@ from lib.storage.epoch_table import is_epoch_table, truncate_epoch_table
 from lib.storage.records import record_file_name, record_files
 
 # how the run was started, not what it computes (on several hosts: where each process joins, which the
-# resuming command gives anew, lib.distribution.options); and `study`, which runs written before initlab
-# recorded it lack (the study resuming them was chosen from their fields)
-IGNORED_FIELDS = ("overwrite", "resume", "study", *LAUNCH_FIELDS)
+# resuming command gives anew, lib.distribution.options; --output_dir, which found the run whatever its
+# spelling: `model_history`, `./model_history`, the absolute path a sweep passes); and `study`, which runs
+# written before initlab recorded it lack (the study resuming them was chosen from their fields)
+IGNORED_FIELDS = ("overwrite", "resume", "study", "output_dir", *LAUNCH_FIELDS)
 
 
 def differing_fields(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:

@@ -44,6 +44,10 @@ def _existing_ancestor(path: str) -> str:
     return path
 
 
+class RunLocked(UsageError):
+    """Another process holds the run directory's lock."""
+
+
 def lock_directory(path: str) -> int:
     """Take the run directory's lock, or refuse in one line naming the process that holds it.
 
@@ -68,8 +72,8 @@ def lock_directory(path: str) -> int:
         except BlockingIOError:
             holder = _holder(descriptor)
             os.close(descriptor)
-            raise UsageError(f"{path} is being written by another initlab process ({holder}); wait for it to end "
-                             "or stop it first (one writer per run)") from None
+            raise RunLocked(f"{path} is being written by another initlab process ({holder}); wait for it to end "
+                            "or stop it first (one writer per run)") from None
         except OSError as error:
             os.close(descriptor)
             raise UsageError(f"cannot lock {path}: {error.strerror} (initlab needs flock on run directories: on NFS a "
@@ -126,7 +130,8 @@ def _holder(descriptor: int) -> str:
             if process_alive(pid):
                 return f"pid {pid}"
         time.sleep(0.05)
-    return "pid unknown" if pid is None else f"locked by pid {pid}, which has ended: a process it started holds the lock"
+    # the lock is held, but the file names a process not running here (e.g. one in another PID namespace)
+    return "pid unknown" if pid is None else f"pid unknown: its lock file names pid {pid}, which is not running here"
 
 
 class RunDirectory:
@@ -160,7 +165,9 @@ class RunDirectory:
             raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
         try:
             run = cls(path, lock_directory(path))
-        except DiskFull:
+        except RunLocked:
+            raise  # another process's run now: never touched
+        except (DiskFull, UsageError):  # a full disk; a filesystem without flock (lock_directory's message)
             if not existed:  # made just now: removed, so the same command can simply run again
                 shutil.rmtree(path, ignore_errors=True)
             raise
@@ -255,7 +262,8 @@ def _as_disk_full(error: BaseException, run_path: str) -> DiskFull | None:
     reason = disk_full_reason(error) if isinstance(error, Exception) else None
     if reason is None:
         return None
-    named = getattr(error, "filename", None) or re.search(r"filename = '([^']*)'", str(error))  # h5py names it so
+    filename = getattr(error, "filename", None)
+    named = os.fsdecode(filename) if filename else re.search(r"filename = '([^']*)'", str(error))  # h5py names it so
     path = named if isinstance(named, str) else named.group(1) if named else run_path
     return DiskFull(path, reason, run_dir=run_path)
 

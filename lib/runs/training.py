@@ -107,23 +107,27 @@ def train_and_evaluate(model: keras.Model, inputs: dict, *, validation: Split, t
                 scores = None
             else:
                 scores = None if test is None else _evaluate(model, test)
+        # a resumed run's earlier epochs are in its history.h5 (also a run resumed after its last epoch, stopped
+        # before its results: fit then trains nothing and its History is empty); on several hosts, a process
+        # other than 0 reads it only when resuming, when the run directory must be one every host sees
+        validation_history = _validation_history(run if writes or start_epoch > 0 else None, history)
+        label = "test" if validation_is_test else "val"
+        results = {"epochs": epochs,
+                   f"final_{label}_acc": float(validation_history["val_acc"][-1]),
+                   f"best_{label}_acc": float(max(validation_history["val_acc"])),
+                   f"final_{label}_loss": float(validation_history["val_loss"][-1])}
+        if scores is not None:
+            results.update(_test_results(scores))
+        if test_on_best and run is not None:
+            results.update(best_results, diverged=False, epochs_completed=epochs)
+        if writes:
+            run.write_json("results.json", results)
+            run.set_status("done", last_epoch=epochs)
     except BaseException as error:
         _close(callbacks)
         if writes:
             run.set_stopped(error, last_epoch=completed_epochs())
         raise
-    label = "test" if validation_is_test else "val"
-    results = {"epochs": epochs,
-               f"final_{label}_acc": float(history.history["val_acc"][-1]),
-               f"best_{label}_acc": _best(run if writes else None, history.history["val_acc"]),
-               f"final_{label}_loss": float(history.history["val_loss"][-1])}
-    if scores is not None:
-        results.update(_test_results(scores))
-    if test_on_best and run is not None:
-        results.update(best_results, diverged=False, epochs_completed=epochs)
-    if writes:
-        run.write_json("results.json", results)
-        run.set_status("done", last_epoch=epochs)
     barrier("run files written")  # several hosts: nobody leaves (JAX's 5 s shutdown barrier) before process 0 is done
     return results
 
@@ -154,11 +158,12 @@ def _best_results(run: RunDirectory, model: keras.Model, test: Split, best: Best
     return results
 
 
-def _best(run: RunDirectory | None, val_acc: list) -> float:
-    """The best validation accuracy of the whole run (a resumed run's history holds the earlier epochs)."""
+def _validation_history(run, history: keras.callbacks.History) -> dict:
+    """{"val_acc", "val_loss"} of every epoch of the run: from its history.h5 (`run`), else from this fit."""
     if run is not None:
-        return float(max(read_epoch_table(run.file("history.h5"))["val_acc"]))
-    return float(max(val_acc))
+        table = read_epoch_table(run.file("history.h5"))
+        return {key: table[key] for key in ("val_acc", "val_loss")}
+    return {key: history.history[key] for key in ("val_acc", "val_loss")}
 
 
 def _close(callbacks: list) -> None:

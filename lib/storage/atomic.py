@@ -79,6 +79,8 @@ def h5_file(path: str):
             image = f.id.get_file_image()
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as out:
             out.write(image)
+            out.flush()
+            os.fsync(out.fileno())  # on disk before its name: a checkpoint's state.json may name it next
         os.replace(partial, path)
 
 

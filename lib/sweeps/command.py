@@ -9,7 +9,7 @@ sweep.csv, logs/<run name>.log) in <output_dir>/<sweep name>/.
 import os
 import shlex
 
-from lib.config import OneLineParser, non_negative_float, positive_int
+from lib.config import OneLineParser, non_negative_float, positive_float, positive_int
 from lib.errors import RunInterrupted, UsageError
 from lib.storage import atomic
 from lib.sweeps.engine import EngineOptions, run_plan
@@ -29,7 +29,8 @@ def sweep_parser() -> OneLineParser:
     parser = OneLineParser(prog="experiment.py sweep", description=DESCRIPTION)
     parser.add_argument("grid", metavar="GRID.yaml", help=f"a grid file, or the name of a shipped one ({', '.join(shipped_grids())})")
     parser.add_argument("--parallel", type=positive_int, metavar="N", help="runs at a time (default: as many as Ray's resources allow)")
-    parser.add_argument("--cpus_per_run", type=non_negative_float, default=1.0, metavar="C", help="CPUs Ray reserves per run (default: 1)")
+    parser.add_argument("--cpus_per_run", type=positive_float, default=1.0, metavar="C",
+                        help="CPUs Ray reserves per run, > 0 (default: 1); with --parallel unset, how many run at once")
     parser.add_argument("--gpus_per_run", type=non_negative_float, default=0.0, metavar="G",
                         help="GPUs per run; Ray sets CUDA_VISIBLE_DEVICES for each (default: 0)")
     parser.add_argument("--address", metavar="RAY_ADDRESS",

@@ -53,8 +53,13 @@ def run_plan(plan: Plan, options: EngineOptions) -> list[Outcome]:
     to_run = [run for run in plan.runs if run.name not in outcomes]
     progress = Progress(len(plan.runs), done=len(outcomes), parallel=options.parallel)
     if to_run:
-        with ray_session(options) as ray, _sigterm_as_interrupt():
-            outcomes.update(_drive(ray, plan, to_run, options, progress))
+        try:
+            with _sigterm_as_interrupt(), ray_session(options) as ray:
+                outcomes.update(_drive(ray, plan, to_run, options, progress))
+        except KeyboardInterrupt as error:  # also while Ray starts or stops, before _drive has runs to stop
+            if isinstance(error, RunInterrupted):
+                raise
+            raise RunInterrupted(signal.SIGINT, f"the sweep was interrupted; {plan.resume_advice}") from None
     return [outcomes[run.name] for run in plan.runs]
 
 
@@ -81,10 +86,11 @@ def _drive(ray, plan: Plan, to_run: list[PlannedRun], options: EngineOptions, pr
                 progress.ended(outcome)
     except KeyboardInterrupt as error:
         progress.print_line(f"stopping {len(in_flight)} run(s): each checkpoints and writes its status", flush=True)
-        for ref in in_flight:
-            ray.cancel(ref)
-        if in_flight:
-            ray.wait(list(in_flight), num_returns=len(in_flight), timeout=CANCEL_WAIT_S)
+        with _signals_ignored(progress):  # a second Ctrl-C must not cut the runs' checkpoints short
+            for ref in in_flight:
+                ray.cancel(ref)
+            if in_flight:
+                ray.wait(list(in_flight), num_returns=len(in_flight), timeout=CANCEL_WAIT_S)
         signal_number = error.exit_code - 128 if isinstance(error, RunInterrupted) else signal.SIGINT
         raise RunInterrupted(signal_number, f"the sweep was interrupted; {plan.resume_advice}") from None
     return outcomes
@@ -190,6 +196,24 @@ def _check_fits(resources: dict, options: EngineOptions) -> None:
         if wanted > resources.get(name, 0):
             raise UsageError(f"{flag} {wanted:g}: this machine has {resources.get(name, 0):g} {name}(s) for Ray; "
                              f"ask for fewer, or join a cluster with --address")
+
+
+@contextlib.contextmanager
+def _signals_ignored(progress: Progress):
+    """SIGINT and SIGTERM only say the sweep is already stopping, for the `with` block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def already_stopping(signal_number, frame):
+        progress.print_line(f"already stopping: waiting up to {CANCEL_WAIT_S:.0f} s for the runs' status", flush=True)
+
+    previous = {number: signal.signal(number, already_stopping) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager

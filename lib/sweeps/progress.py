@@ -40,7 +40,7 @@ class Progress:
             return clock(0)
         if not self.durations:
             return "unknown"
-        at_a_time = max(1, self.parallel or self.most_running)
+        at_a_time = max(1, min(self.parallel or self.most_running, unfinished))  # the last runs overlap less
         return "~" + clock(sum(self.durations) / len(self.durations) * unfinished / at_a_time)
 
     def started(self, name: str, action: str, node: str) -> None:

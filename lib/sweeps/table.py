@@ -18,8 +18,10 @@ def run_row(study: str, name: str, values: dict, path: str, directory: str, fail
     state = run_state(study, path)
     row = {"run": name, **values, "status": state.state, "epochs": state.last_epoch}
     # results.json may hold a key of the same name (glorot's `epochs`, the planned count): the sweep's own
-    # columns and the axis values as written in the grid win
-    row.update({key: value for key, value in read_results(path).items() if key not in row})
+    # columns and the axis values as written in the grid win. Only a finished run's: one being started over
+    # (--overwrite) may still hold its previous results
+    results = read_results(path) if state.finished else {}
+    row.update({key: value for key, value in results.items() if key not in row})
     row["reason"] = "" if state.state == "done" else state.reason or failure
     row["path"] = os.path.relpath(path, directory)
     return row

@@ -62,6 +62,8 @@ def execute(name: str, study: str, argv: list[str], path: str, log_path: str, *,
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "a") as log:
         log.write(f"{HEADER} {action} on node {node or '-'} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n$ {shlex.join(command)}\n")
+        if cwd and not os.path.isdir(cwd):
+            log.write(f"(the sweep's folder {cwd} is not on this node: relative paths in the flags start in {os.getcwd()})\n")
         log.flush()
         code = _run(command, log, cwd if cwd and os.path.isdir(cwd) else None)
     after = run_state(study, path)

@@ -207,3 +207,27 @@ def test_cli_parses_flags_without_starting_tensorflow():
 def test_help_of_every_study_and_command_never_starts_keras(argv):
     report, _ = cli_imports(*argv)
     assert report == {"code": 0, "keras": False, "tensorflow": False}
+
+
+def test_a_full_disk_under_any_command_is_one_line(capsys, monkeypatch):
+    """A writer no run owns (analyze's figures and tables) on a full disk: one line naming the file, exit 1."""
+    import errno
+
+    import lib.cli
+
+    def full(argv):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "report/summary.csv")
+
+    monkeypatch.setattr(lib.cli, "dispatch", full)
+    assert main(["analyze", "x"]) == 1
+    assert capsys.readouterr().err == (f"error: cannot write report/summary.csv: {os.strerror(errno.ENOSPC)}; free some "
+                                       "space, then try again\n")
+
+
+def test_a_run_is_resumed_whatever_the_spelling_of_its_output_dir():
+    """--output_dir found the run; a sweep passes it absolute where the run was started with a relative one."""
+    from lib.runs.resume import differing_fields
+
+    saved = {"output_dir": "model_history", "lr": 0.1}
+    assert differing_fields(saved, {"output_dir": os.path.abspath("model_history"), "lr": 0.1}) == []
+    assert differing_fields(saved, {"output_dir": "model_history", "lr": 0.2}) == ["lr 0.1 -> 0.2"]

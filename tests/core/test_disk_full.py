@@ -73,6 +73,23 @@ def test_full_disk_stops_in_one_line_and_the_resumed_run_equals_the_uninterrupte
     assert leftovers(run_dir) == []
 
 
+def test_a_run_stopped_after_its_last_epoch_before_its_results_resumes_to_the_same_results(tmp_path):
+    """A full disk at results.json, after the last epoch's checkpoint: `failed`, and resume (nothing left to
+    train) evaluates and writes what the uninterrupted run wrote."""
+    whole = run(GLOROT, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    stopped = on_full_disk("results.json@1", GLOROT, tmp_path / "full")
+    run_dir = only_run_dir(tmp_path / "full")
+    assert_stopped(stopped, run_dir, "results.json")
+    assert checkpoint_epoch(str(run_dir)) == 4 and not (run_dir / "results.json").exists()
+    resumed = on_full_disk("", ["resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+    assert (json.loads((run_dir / "results.json").read_text())
+            == json.loads((only_run_dir(tmp_path / "whole") / "results.json").read_text()))
+    assert_same_run(run_dir, only_run_dir(tmp_path / "whole"), RECORD_KINDS)
+
+
 def test_a_full_disk_while_creating_the_run_leaves_nothing(tmp_path):
     result = on_full_disk("argv.txt@1", ["--dataset", "digits", "--units", "8", "--epochs", "1"], tmp_path)
     run_dir = tmp_path / "digits" / "tanh-random-four_layers"

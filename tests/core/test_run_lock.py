@@ -96,7 +96,7 @@ time.sleep(300)
 @pytest.mark.parametrize("record, holder", [
     ("", "pid {pid}"),
     ("4242 node7\n", "pid 4242 on host node7"),  # a process on another host of a shared filesystem
-    ("999999999 {host}\n", "locked by pid 999999999, which has ended: a process it started holds the lock"),
+    ("999999999 {host}\n", "pid unknown: its lock file names pid 999999999, which is not running here"),
 ])
 def test_refusal_names_the_holder(tmp_path, record, holder):
     import socket
@@ -134,3 +134,21 @@ def test_a_lock_file_removed_meanwhile_is_not_the_lock(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=f"pid {os.getpid()}"):
         lock_directory(str(tmp_path))
     unlock_directory(str(tmp_path), third[0])
+
+
+def test_a_filesystem_without_flock_is_one_line_and_leaves_no_new_directory(tmp_path, monkeypatch):
+    """Lustre without the flock mount option, NFS without a lock service: the run cannot have one writer, so it
+    does not start, and the directory it made is removed so that the same command runs once that is fixed."""
+    import errno
+    import fcntl
+
+    from lib.runs.run_dir import RunDirectory
+
+    def no_flock(descriptor, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    path = tmp_path / "runs" / "run"
+    with pytest.raises(UsageError, match=f"^cannot lock {path}: {os.strerror(errno.ENOLCK)} \\(initlab needs flock"):
+        RunDirectory.create(str(path), overwrite=False, config_json="{}", argv=["experiment.py"])
+    assert not path.exists()

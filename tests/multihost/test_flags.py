@@ -89,3 +89,19 @@ def test_process_0_listens_on_the_coordinator_address_it_was_given(monkeypatch, 
     assert bind_address(coordinator) == listens  # None: JAX's own choice, every interface
     monkeypatch.setenv("JAX_COORDINATOR_BIND_ADDRESS", "10.0.0.2:1234")
     assert bind_address(coordinator) == "10.0.0.2:1234"
+
+
+def test_a_process_whose_peers_never_join_ends_after_the_join_timeout(tmp_path):
+    """No coordinator at the address: JAX ends the process (its own message) once the join timeout has passed,
+    after initlab's line saying what it waited for; nothing is written."""
+    from tests.multihost.processes import free_port, host_flags
+
+    port = free_port()
+    environment = {**os.environ, "INITLAB_JOIN_TIMEOUT_S": "3", "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, os.path.join(REPO, "experiment.py"), "--backend", "jax", "--dataset", "digits",
+                             "--units", "8", "--epochs", "1", "--output_dir", str(tmp_path / "runs"),
+                             *host_flags(2, 1, port)], capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode != 0
+    assert (f"joining a run of 2 processes through the coordinator 127.0.0.1:{port} as process 1 (every process must "
+            "join within 3 s" in result.stdout), result.stdout[-2000:] + result.stderr[-2000:]
+    assert not (tmp_path / "runs").exists()

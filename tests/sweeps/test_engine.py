@@ -169,6 +169,8 @@ def test_progress_counts_and_estimates_what_is_left():
     progress.ended(Ended("b", "failed", finished=False, reason="error: x"))
     assert "end b failed, 3 epochs, 20.0 s: error: x | done 2 / running 0 / failed 1 / left 2" in lines[-1]
     assert "resume b (node n2)" in lines[1]
+    progress.done += 1  # one run left: it runs alone, whatever --parallel allows
+    assert progress.remaining() == "~0:00:20"
 
 
 def test_loopback_addresses():
@@ -235,6 +237,14 @@ def test_a_sweep_csv_row_keeps_the_grids_values_and_says_why_a_run_failed(tmp_pa
     rows = plan_rows(plan, outcomes)
     assert (rows[0]["lr"], rows[0]["epochs"], rows[0]["best_val_acc"], rows[0]["reason"]) == ("0.10", 3, 0.5, "")
     assert (rows[1]["status"], rows[1]["reason"]) == ("absent", "error: x")  # failed before writing anything
+
+
+def test_a_sweep_csv_row_shows_results_only_of_a_finished_run(tmp_path):
+    """A run being started over (--overwrite, or abc trials replaced) may still hold its previous results.json."""
+    plan = two_run_plan(tmp_path)
+    write_run(pathlib.Path(plan.runs[0].path), "running", 1, results={"best_val_acc": 0.5})
+    row = plan_rows(plan)[0]
+    assert row["status"] == "running" and "best_val_acc" not in row
 
 
 def test_an_interrupted_sweep_still_writes_sweep_csv(tmp_path, monkeypatch):

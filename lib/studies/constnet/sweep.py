@@ -51,7 +51,10 @@ def leakynet_plan(argv: list[str]):
     if first.resume and first.overwrite:
         raise UsageError("--resume continues the runs and --overwrite replaces them; pass only one of them")
     own = ("--resume", "--overwrite")  # how the sweep treats existing runs, not flags of the runs
-    grid = Grid("experiment.py sweep", "constnet", SWEEP_FOLDER, (*SCRIPT_FLAGS, *(arg for arg in argv if arg not in own)),
+    # --output_dir made absolute (given last, it wins): on a cluster a run starts in the driver's folder only
+    # where every node has it
+    flags = (*SCRIPT_FLAGS, *(arg for arg in argv if arg not in own), "--output_dir", os.path.abspath(first.output_dir))
+    grid = Grid("experiment.py sweep", "constnet", SWEEP_FOLDER, flags,
                 (Axis(("--init",), tuple((init,) for init in GRID)),), metric="best_test_acc",
                 columns=("best_test_acc", "final_test_acc"))
     plan = make_plan(grid, first.output_dir, in_sweep_folder=False)
