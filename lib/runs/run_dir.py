@@ -63,10 +63,7 @@ def lock_directory(path: str) -> int:
         try:
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
-            reason = disk_full_reason(error)
-            if reason is not None:
-                raise DiskFull(lock_path, reason) from None
-            raise UsageError(f"cannot lock {path}: {error.strerror}") from None
+            raise _os_error(error, lock_path, f"cannot lock {path}") from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -87,6 +84,12 @@ def lock_directory(path: str) -> int:
     except OSError:
         pass  # a full disk: the lock holds all the same, and a refusal says "pid unknown"
     return descriptor
+
+
+def _os_error(error: OSError, path: str, failed: str) -> Exception:
+    """What to raise for `error`: a full disk as DiskFull naming `path`, anything else as one line, `failed: why`."""
+    reason = disk_full_reason(error)
+    return DiskFull(path, reason) if reason is not None else UsageError(f"{failed}: {error.strerror}")
 
 
 def unlock_directory(path: str, descriptor: int) -> None:
@@ -159,10 +162,7 @@ class RunDirectory:
             raise UsageError(f"run directory {path} already exists; pass --overwrite to replace it or --name to "
                              "choose another") from None
         except OSError as error:
-            reason = disk_full_reason(error)
-            if reason is not None:
-                raise DiskFull(path, reason) from None
-            raise UsageError(f"cannot create run directory {path}: {error.strerror}") from None
+            raise _os_error(error, path, f"cannot create run directory {path}") from None
         try:
             run = cls(path, lock_directory(path))
         except RunLocked:
